@@ -1,0 +1,39 @@
+# Two commands set everything up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: install demo test ui summary clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME)
+	@printf 'telemetry:\n  enabled: false\n' > $@
+
+## Materialise every asset for the 365 days ending yesterday on the sample market, then print a summary.
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m pipelines.cli demo
+
+## Run the tests.
+test: install
+	$(BIN)/python -m pytest -q
+
+## Open the Dagster UI on http://127.0.0.1:3000 (with the schedule and sensors running).
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+summary: install
+	$(BIN)/python -m pipelines.cli summary
+
+clean:
+	rm -rf $(VENV) data .dagster *.egg-info

@@ -1,0 +1,70 @@
+"""What every asset shows in the Dagster UI: its table's columns with units, and per run the rows
+written, the dates covered and a small preview."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from warehouse.schemas import TableSpec
+
+_TYPE_NAMES = {"DATE": "date", "TIMESTAMP": "timestamp (UTC)", "VARCHAR": "string", "DOUBLE": "float",
+               "BIGINT": "int", "INTEGER": "int", "BOOLEAN": "bool"}
+
+
+def table_definition_metadata(spec: TableSpec) -> dict:
+    """Static metadata of the asset: schema with units, the warehouse table, its key."""
+    columns = [
+        dg.TableColumn(
+            name=c.name,
+            type=_TYPE_NAMES[c.sql_type],
+            description=c.description,
+            constraints=dg.TableColumnConstraints(nullable=c.nullable),
+        )
+        for c in spec.columns
+    ]
+    return {
+        "dagster/column_schema": dg.TableSchema(columns=columns),
+        "dagster/table_name": spec.qualified,
+        "primary_key": ", ".join(spec.key),
+    }
+
+
+def markdown_table(frame: pl.DataFrame, rows: int = 5) -> str:
+    head = frame.head(rows)
+    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
+    for row in head.iter_rows():
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def materialization(spec: TableSpec, frame: pl.DataFrame, start: dt.date, end: dt.date, **extra) -> dg.MaterializeResult:
+    """MaterializeResult for a window [start, end) just written to `spec`."""
+    column = spec.partition_column
+    covered = (
+        f"{frame[column].min()} to {frame[column].max()}" if frame.height else "no rows (no trading in the window)"
+    )
+    metadata = {
+        "dagster/row_count": frame.height,
+        "window": f"{start} to {end - dt.timedelta(days=1)}",
+        "dates_covered": covered,
+        "preview": dg.MetadataValue.md(markdown_table(frame)),
+        **extra,
+    }
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The run's partition window as UTC days [start, end)."""
+    time_window = context.partition_time_window
+    return time_window.start.date(), time_window.end.date()

@@ -1,0 +1,21 @@
+"""The Dagster code location: every asset, check, job, schedule and resource of the product."""
+
+import dagster as dg
+
+from assets.raw.assets import RAW_ASSETS
+
+from .jobs import daily_market_job, daily_market_schedule
+from .resources import build_resources
+from .settings import Settings, load_settings
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*RAW_ASSETS],
+        jobs=[daily_market_job],
+        schedules=[daily_market_schedule],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(load_settings())

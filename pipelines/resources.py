@@ -1,0 +1,69 @@
+"""Dagster resources: the warehouse file and the market-data sources, both built from Settings."""
+
+from __future__ import annotations
+
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from assets.raw.sources.base import CryptoSource, SourceError, TraditionalSource
+from assets.raw.sources.sample import SampleMarket
+from warehouse.db import Warehouse
+
+from .settings import Settings, check_writable, load_settings
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file (default data/warehouse.duckdb, or $WAREHOUSE_DB)."""
+
+    path: str
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Fail before any asset runs when the file cannot be written.
+        check_writable(self.path)
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.path)
+
+
+class MarketDataResource(dg.ConfigurableResource):
+    """Where market data comes from and every analytics default (see pipelines/settings.py).
+
+    `source` is `sample` (the built-in deterministic market) or `live` (ccxt venues and Yahoo).
+    `settings_file` names a YAML file overriding any default of the domain reference.
+    """
+
+    source: str = "sample"
+    settings_file: str | None = None
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.settings_file, source=self.source)
+        return self._settings
+
+    def crypto(self) -> CryptoSource:
+        return self._build_source()
+
+    def traditional(self) -> TraditionalSource:
+        return self._build_source()
+
+    def _build_source(self):
+        s = self.settings
+        if s.source == "sample":
+            return SampleMarket(
+                seed=s.sample.seed,
+                venues=s.venues,
+                underlyings=s.universe.underlyings,
+                traditional=s.traditional_series(),
+            )
+        raise SourceError("live source: not available in this build; use source 'sample'")
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "warehouse": WarehouseResource(path=settings.warehouse_path),
+        "market": MarketDataResource(source=settings.source, settings_file=None),
+    }

@@ -1,0 +1,32 @@
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+@pytest.fixture
+def warehouse_path(tmp_path, monkeypatch) -> Path:
+    """A fresh DuckDB file for the test, used by every settings load inside it."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("WAREHOUSE_DB", str(path))
+    monkeypatch.delenv("MARKET_SETTINGS", raising=False)
+    monkeypatch.delenv("MARKET_SOURCE", raising=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The shared real-data fixtures; a user's clone has none, and then these tests say so and skip."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"real-data fixtures not found at {REALDATA} (they live beside the repository in CI)")
+    return REALDATA
+
+
+def days(start: str, count: int) -> tuple[dt.date, dt.date]:
+    first = dt.date.fromisoformat(start)
+    return first, first + dt.timedelta(days=count)

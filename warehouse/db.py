@@ -1,0 +1,140 @@
+"""DuckDB access: create tables from their specs, replace a window of partitions atomically, read back.
+
+A write for [start, end) deletes exactly those rows and inserts the new ones in one transaction: a
+partition is replaced whole or not at all, and re-running a day gives identical tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import duckdb
+import polars as pl
+
+from .schemas import TableSpec
+
+
+class WarehouseError(RuntimeError):
+    """Rows that cannot be stored; the message names the table, the instrument and the date."""
+
+
+def conform(frame: pl.DataFrame, spec: TableSpec, source: str) -> pl.DataFrame:
+    """Columns in spec order and types, required values present, keys unique; else a clear error."""
+    missing = [c for c in spec.column_names if c not in frame.columns]
+    if missing:
+        raise WarehouseError(f"{source} -> {spec.qualified}: missing column(s) {missing}")
+    try:
+        out = frame.select(
+            pl.col(name).cast(dtype, strict=True) for name, dtype in spec.polars_schema.items()
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise WarehouseError(f"{source} -> {spec.qualified}: a column has the wrong type: {exc}") from None
+    for column in spec.columns:
+        if column.nullable:
+            continue
+        bad = out.filter(pl.col(column.name).is_null() | _is_nan(out, column.name))
+        if bad.height:
+            raise WarehouseError(
+                f"{source} -> {spec.qualified}: {bad.height} row(s) without {column.name}, first: {describe_row(bad.row(0, named=True))}"
+            )
+    duplicated = out.filter(out.select(spec.key).is_duplicated())
+    if duplicated.height:
+        raise WarehouseError(
+            f"{source} -> {spec.qualified}: {duplicated.height} rows share a key {list(spec.key)}, first: "
+            f"{describe_row(duplicated.row(0, named=True))}"
+        )
+    return out
+
+
+def _is_nan(frame: pl.DataFrame, name: str) -> pl.Expr:
+    return pl.col(name).is_nan() if frame.schema[name].is_float() else pl.lit(False)
+
+
+def describe_row(row: dict) -> str:
+    """The identifying part of a row: source, instrument and date first."""
+    keys = ("venue", "symbol", "series", "ticker", "date", "snapshot_date", "funding_ts")
+    parts = [f"{k}={row[k]}" for k in keys if k in row and row[k] is not None]
+    return ", ".join(parts) or str(row)
+
+
+class Warehouse:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    def ensure(self, specs: Sequence[TableSpec]) -> None:
+        with self.connect() as con:
+            for spec in specs:
+                for statement in spec.create_sql():
+                    con.execute(statement)
+
+    def replace_window(
+        self, spec: TableSpec, frame: pl.DataFrame, start: dt.date, end: dt.date, source: str
+    ) -> int:
+        """Replace the rows of [start, end) (on the spec's partition column) with `frame`, atomically."""
+        rows = conform(frame, spec, source)
+        column = spec.partition_column
+        outside = rows.filter((pl.col(column) < start) | (pl.col(column) >= end))
+        if outside.height:
+            raise WarehouseError(
+                f"{source} -> {spec.qualified}: {outside.height} row(s) outside the window {start} to {end}, "
+                f"first: {describe_row(outside.row(0, named=True))}"
+            )
+        self.ensure([spec])
+        columns = ", ".join(spec.column_names)
+        with self.connect() as con:
+            con.register("incoming", rows.to_arrow())
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"DELETE FROM {spec.qualified} WHERE {column} >= ? AND {column} < ?", [start, end])
+                con.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} FROM incoming")
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming")
+        return rows.height
+
+    def read_window(
+        self, spec: TableSpec, start: dt.date | None = None, end: dt.date | None = None
+    ) -> pl.DataFrame:
+        """Rows of [start, end) on the partition column (all rows when unbounded), in key order."""
+        where, params = [], []
+        if start is not None:
+            where.append(f"{spec.partition_column} >= ?")
+            params.append(start)
+        if end is not None:
+            where.append(f"{spec.partition_column} < ?")
+            params.append(end)
+        sql = f"SELECT * FROM {spec.qualified}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY " + ", ".join(spec.key)
+        if not self.path.exists():
+            return pl.DataFrame(schema=spec.polars_schema)
+        with self.connect(read_only=True) as con:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [spec.schema, spec.name],
+            ).fetchone()[0]
+            if not exists:
+                return pl.DataFrame(schema=spec.polars_schema)
+            return con.execute(sql, params).pl().cast(spec.polars_schema)
+
+    def query(self, sql: str, params: Sequence | None = None) -> pl.DataFrame:
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params or []).pl()
