@@ -79,7 +79,26 @@ class FundingSettings(_Section):
     max_abs_rate: float = Field(0.03, description="Quality bound on abs(rate) per settlement.")
 
 
+class PairSetting(_Section):
+    name: str
+    series_a: str
+    series_b: str = Field(description="A traditional series name, BTC/ETH, BTC_PERP/BTC_QUARTERLY, or NASDAQ "
+                          "(the Nasdaq series chosen in universe.nasdaq_series)")
+    calendar: Literal["crypto", "traditional"]
+
+
+DEFAULT_PAIRS = (
+    PairSetting(name="btc_perp~btc_quarterly", series_a="BTC_PERP", series_b="BTC_QUARTERLY", calendar="crypto"),
+    PairSetting(name="btc~gold", series_a="BTC", series_b="gold", calendar="traditional"),
+    PairSetting(name="btc~nasdaq", series_a="BTC", series_b="NASDAQ", calendar="traditional"),
+    PairSetting(name="btc~sp500", series_a="BTC", series_b="sp500", calendar="traditional"),
+    PairSetting(name="gold~copper", series_a="gold", series_b="copper", calendar="traditional"),
+    PairSetting(name="eth~btc", series_a="ETH", series_b="BTC", calendar="crypto"),
+)
+
+
 class CorrelationSettings(_Section):
+    pairs: tuple[PairSetting, ...] = DEFAULT_PAIRS
     short_window: int = 30
     baseline_window: int = 180
     min_fraction: float = Field(0.8, description="A window needs this share of its observations.")
@@ -169,6 +188,11 @@ class Settings(_Section):
     @property
     def nasdaq_series(self) -> str:
         return self.universe.nasdaq_series
+
+    def pairs(self) -> list[tuple[str, str, str, str]]:
+        """(name, series_a, series_b, calendar) with NASDAQ resolved to the chosen Nasdaq series."""
+        resolve = lambda s: self.nasdaq_series if s == "NASDAQ" else s  # noqa: E731
+        return [(p.name, resolve(p.series_a), resolve(p.series_b), p.calendar) for p in self.correlation.pairs]
 
     def traditional_series(self) -> dict[str, str]:
         """series name -> ticker."""

@@ -161,3 +161,116 @@ RAW_TRADITIONAL_OHLCV = TableSpec(
 )
 
 RAW_TABLES = (RAW_INSTRUMENTS, RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_TRADITIONAL_OHLCV)
+
+# --------------------------------------------------------------------------------------------- core
+CORE_BASIS_DAILY = TableSpec(
+    "core",
+    "basis_daily",
+    "Every derivative's basis against its venue's spot per UTC day: dated futures (kind future), the "
+    "perpetual's premium (kind perp) and the constant-maturity annualised basis (kind constant_maturity).",
+    (
+        C("date", pl.Date, "UTC day", False),
+        C("venue", pl.Utf8, "Exchange id", False),
+        C("underlying", pl.Utf8, "Base coin", False),
+        C("symbol", pl.Utf8, "Contract symbol; <coin>-CM90D for the constant-maturity point", False),
+        C("kind", pl.Utf8, "future | perp | constant_maturity", False),
+        C("price_type", pl.Utf8, "Price used for the derivative: last or mark (perpetuals use mark when published)"),
+        C("expiry_ts", pl.Datetime, "Expiry, UTC (futures)"),
+        C("dte", pl.Float64, "Days to expiry from the close of the UTC day, fractional days"),
+        C("price", pl.Float64, "Derivative close, quote currency per coin"),
+        C("spot", pl.Float64, "Spot (or index) close on the same venue, quote currency per coin"),
+        C("basis_abs", pl.Float64, "F - S, quote currency per coin"),
+        C("basis", pl.Float64, "F / S - 1, fraction (the perpetual premium for kind perp)"),
+        C("basis_ann_simple", pl.Float64, "basis * 365 / dte, fraction per year; null when dte < 3"),
+        C("basis_ann_log", pl.Float64, "ln(F / S) * 365 / dte, fraction per year (continuous); null when dte < 3"),
+        C("short_dte", pl.Boolean, "True when dte < 3: annualised values left null because they explode"),
+        C("structure", pl.Utf8, "contango (basis > 0), backwardation (< 0) or flat"),
+    ),
+    key=("date", "venue", "symbol"),
+)
+
+CORE_FUNDING_DAILY = TableSpec(
+    "core",
+    "funding_daily",
+    "Funding per venue, perpetual and UTC day: the day's settlements summed, annualised, smoothed and scored.",
+    (
+        C("date", pl.Date, "UTC day of the settlements", False),
+        C("venue", pl.Utf8, "Exchange id", False),
+        C("symbol", pl.Utf8, "Perpetual symbol", False),
+        C("settlements", pl.Int64, "Settlements in the day", False),
+        C("interval_hours", pl.Float64, "Interval of the day's last settlement, hours"),
+        C("hours_covered", pl.Float64, "Sum of the settlements' intervals, hours (24 on a complete day)"),
+        C("daily_rate", pl.Float64, "Sum of the rates settled in the day, fraction"),
+        C("apr", pl.Float64, "Funding APR: mean(rate) * (24 / interval_hours) * 365, fraction per year"),
+        C("apr_7d", pl.Float64, "Mean APR over the last 7 UTC days, fraction per year"),
+        C("apr_30d", pl.Float64, "Mean APR over the last 30 UTC days, fraction per year"),
+        C("daily_rate_z", pl.Float64, "z-score of daily_rate against the trailing 180 days (current excluded)"),
+    ),
+    key=("date", "venue", "symbol"),
+)
+
+CORE_PERP_QUARTERLY_SPREAD = TableSpec(
+    "core",
+    "perp_quarterly_spread",
+    "Perpetual against the nearest quarterly with dte >= 7, per venue, underlying and UTC day: the gap "
+    "that drives the perp/quarterly divergence rule and the carry spread.",
+    (
+        C("date", pl.Date, "UTC day", False),
+        C("venue", pl.Utf8, "Exchange id", False),
+        C("underlying", pl.Utf8, "Base coin", False),
+        C("perp_symbol", pl.Utf8, "Perpetual symbol"),
+        C("perp_price_type", pl.Utf8, "mark or last: the perpetual price the premium uses"),
+        C("perp_premium", pl.Float64, "perp / spot - 1, fraction"),
+        C("quarterly_symbol", pl.Utf8, "Nearest quarterly with dte >= 7"),
+        C("quarterly_dte", pl.Float64, "Its days to expiry, fractional days"),
+        C("quarterly_basis", pl.Float64, "Its basis F / S - 1, fraction"),
+        C("quarterly_basis_ann", pl.Float64, "Its simple annualised basis, fraction per year"),
+        C("gap", pl.Float64, "perp_premium - quarterly_basis, fraction"),
+        C("gap_z", pl.Float64, "z-score of gap against the trailing 180 days (current excluded)"),
+        C("funding_apr_7d", pl.Float64, "Perpetual's 7-day mean funding APR, fraction per year"),
+        C("carry_spread", pl.Float64, "quarterly_basis_ann - funding_apr_7d, fraction per year"),
+        C("carry_spread_z", pl.Float64, "z-score of carry_spread against the trailing 180 days"),
+    ),
+    key=("date", "venue", "underlying"),
+)
+
+CORE_RETURNS_DAILY = TableSpec(
+    "core",
+    "returns_daily",
+    "Daily log returns on two calendars: crypto (every UTC day) and traditional (exchange trading dates; "
+    "crypto returns there span weekends and holidays, e.g. Friday to Monday). Never forward-filled.",
+    (
+        C("calendar", pl.Utf8, "crypto (UTC days) or traditional (trading dates)", False),
+        C("series", pl.Utf8, "BTC, ETH (reference venue spot), BTC_PERP, BTC_QUARTERLY, gold, nasdaq, ...", False),
+        C("date", pl.Date, "End of the return interval (UTC day or trading date)", False),
+        C("prev_date", pl.Date, "Start of the return interval (previous date of the calendar)"),
+        C("symbol", pl.Utf8, "Instrument behind the series that day (the quarterly contract rolls)"),
+        C("close", pl.Float64, "Close at date, instrument units"),
+        C("log_return", pl.Float64, "ln(close / close at prev_date); null when either close is missing"),
+    ),
+    key=("calendar", "series", "date"),
+)
+
+CORE_CORRELATION_DAILY = TableSpec(
+    "core",
+    "correlation_daily",
+    "Rolling Pearson correlations of daily log returns per pair: short (30 observations) and baseline "
+    "(180, the 'typical' relation), on the pair's calendar; null when under 80% of a window is present.",
+    (
+        C("date", pl.Date, "Last observation of the windows", False),
+        C("pair", pl.Utf8, "Pair name, e.g. btc~gold", False),
+        C("calendar", pl.Utf8, "crypto or traditional"),
+        C("series_a", pl.Utf8, "First series"),
+        C("series_b", pl.Utf8, "Second series"),
+        C("n_short", pl.Int64, "Observations with both returns in the short window"),
+        C("corr_short", pl.Float64, "Correlation over the short window, -1..1"),
+        C("label_short", pl.Utf8, "high positive (>= 0.6), positive, weak, negative, high negative (<= -0.6)"),
+        C("n_baseline", pl.Int64, "Observations with both returns in the baseline window"),
+        C("corr_baseline", pl.Float64, "Correlation over the baseline window, -1..1"),
+        C("label_baseline", pl.Utf8, "Label of the baseline correlation"),
+        C("corr_change", pl.Float64, "corr_short - corr_baseline"),
+    ),
+    key=("date", "pair"),
+)
+
+CORE_TABLES = (CORE_BASIS_DAILY, CORE_FUNDING_DAILY, CORE_PERP_QUARTERLY_SPREAD, CORE_RETURNS_DAILY, CORE_CORRELATION_DAILY)

@@ -3,10 +3,11 @@
 
 import dagster as dg
 
-from assets.metadata import materialization, table_definition_metadata, window
+from assets.metadata import table_definition_metadata, window
+from assets.store import store
 from pipelines.partitions import DAILY
 from pipelines.resources import MarketDataResource, WarehouseResource
-from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_INSTRUMENTS, RAW_TRADITIONAL_OHLCV, TableSpec
+from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_INSTRUMENTS, RAW_TRADITIONAL_OHLCV
 
 RAW = dict(
     key_prefix=["raw"],
@@ -14,13 +15,6 @@ RAW = dict(
     partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
-
-
-def _store(context, warehouse: WarehouseResource, spec: TableSpec, frame, source: str) -> dg.MaterializeResult:
-    start, end = window(context)
-    rows = warehouse.warehouse.replace_window(spec, frame, start, end, source=source)
-    context.log.info(f"{spec.qualified}: replaced {start} to {end} with {rows} rows from {source}")
-    return materialization(spec, frame, start, end, source=source)
 
 
 @dg.asset(
@@ -34,7 +28,7 @@ def _store(context, warehouse: WarehouseResource, spec: TableSpec, frame, source
 def raw_instruments(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.crypto()
     start, end = window(context)
-    return _store(context, warehouse, RAW_INSTRUMENTS, source.instruments(start, end), source.name)
+    return store(context, warehouse, RAW_INSTRUMENTS, source.instruments(start, end), source.name)
 
 
 @dg.asset(
@@ -48,7 +42,7 @@ def raw_instruments(context: dg.AssetExecutionContext, market: MarketDataResourc
 def raw_crypto_ohlcv(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.crypto()
     start, end = window(context)
-    return _store(context, warehouse, RAW_CRYPTO_OHLCV, source.crypto_bars(start, end), source.name)
+    return store(context, warehouse, RAW_CRYPTO_OHLCV, source.crypto_bars(start, end), source.name)
 
 
 @dg.asset(
@@ -62,7 +56,7 @@ def raw_crypto_ohlcv(context: dg.AssetExecutionContext, market: MarketDataResour
 def raw_funding(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.crypto()
     start, end = window(context)
-    return _store(context, warehouse, RAW_FUNDING, source.funding(start, end), source.name)
+    return store(context, warehouse, RAW_FUNDING, source.funding(start, end), source.name)
 
 
 @dg.asset(
@@ -76,7 +70,7 @@ def raw_funding(context: dg.AssetExecutionContext, market: MarketDataResource, w
 def raw_traditional_ohlcv(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.traditional()
     start, end = window(context)
-    return _store(context, warehouse, RAW_TRADITIONAL_OHLCV, source.traditional_bars(start, end), source.name)
+    return store(context, warehouse, RAW_TRADITIONAL_OHLCV, source.traditional_bars(start, end), source.name)
 
 
 RAW_ASSETS = [raw_instruments, raw_crypto_ohlcv, raw_funding, raw_traditional_ohlcv]

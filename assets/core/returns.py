@@ -1,0 +1,58 @@
+"""Daily log returns on the two calendars of the domain reference. Pure polars, no I/O.
+
+- crypto calendar: every UTC day.
+- traditional calendar: the exchange trading dates of the calendar series (NYSE by default). A return
+  runs from the previous calendar date to this one, for every series alike, so the crypto return over
+  Friday to Monday is one return: ln(close Monday / close Friday), the sum of its daily log returns.
+A price is never forward-filled: a series without a close on either end of an interval has no return.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+RETURN_COLUMNS = ["calendar", "series", "date", "prev_date", "symbol", "close", "log_return"]
+
+
+def utc_days(start: dt.date, end: dt.date) -> pl.Series:
+    """Every UTC day in [start, end]."""
+    return pl.date_range(start, end, interval="1d", eager=True).alias("date")
+
+
+def returns_on_calendar(closes: pl.DataFrame, calendar: pl.Series, name: str) -> pl.DataFrame:
+    """closes: date, series, symbol, close. Log returns between consecutive calendar dates."""
+    dates = pl.DataFrame({"date": calendar.unique().sort()}).with_columns(prev_date=pl.col("date").shift(1))
+    grid = dates.join(closes.select("series").unique(), how="cross")
+    joined = grid.join(closes, on=["date", "series"], how="left").sort("series", "date")
+    return (
+        joined.with_columns(prev_close=pl.col("close").shift(1).over("series"))
+        .with_columns(log_return=(pl.col("close") / pl.col("prev_close")).log())
+        .filter(pl.col("close").is_not_null())
+        .select(calendar=pl.lit(name), series="series", date="date", prev_date="prev_date", symbol="symbol",
+                close="close", log_return="log_return")
+    )
+
+
+def continuous_quarterly(futures: pl.DataFrame, min_dte: float, series: str) -> pl.DataFrame:
+    """Daily log return of the nearest quarterly with dte >= min_dte, always within one contract: on a
+    roll day the return is that of the new contract over the day, never a jump between contracts.
+
+    futures: date, symbol, dte, price for one venue and underlying."""
+    by_contract = futures.sort("symbol", "date").with_columns(
+        prev_price=pl.col("price").shift(1).over("symbol"),
+        prev_date=pl.col("date").shift(1).over("symbol"),
+    )
+    nearest = (
+        by_contract.filter(pl.col("dte") >= min_dte).sort("dte").group_by("date").first()
+        .with_columns(
+            log_return=pl.when(pl.col("prev_date") == pl.col("date") - pl.duration(days=1))
+            .then((pl.col("price") / pl.col("prev_price")).log())
+            .otherwise(None)
+        )
+    )
+    return nearest.select(
+        calendar=pl.lit("crypto"), series=pl.lit(series), date="date", prev_date="prev_date", symbol="symbol",
+        close="price", log_return="log_return",
+    ).sort("date")
