@@ -1,4 +1,4 @@
-"""Writing an asset's window to the warehouse and describing it, shared by every layer."""
+"""Validating an asset's window, writing it to the warehouse and describing it, shared by every layer."""
 
 import datetime as dt
 import math
@@ -6,22 +6,42 @@ import math
 import dagster as dg
 import polars as pl
 
+from quality.checks import check_results
+from quality.gate import prepare, validate
 from warehouse.schemas import TableSpec
 
 from .metadata import materialization, window
 
 
-def store(context: dg.AssetExecutionContext, warehouse, spec: TableSpec, frame: pl.DataFrame, source: str,
-          trim: bool = False, **extra) -> dg.MaterializeResult:
-    """Replace the run's window of `spec` with `frame`. `trim` drops the look-back rows a derived
-    table computed only as history for its rolling windows."""
+def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpec, frame: pl.DataFrame,
+          source: str, trim: bool = False, history: pl.DataFrame | None = None, **extra):
+    """Validate the run's window of `spec`, then replace it with `frame` (a generator: yield from it).
+
+    `trim` drops the look-back rows a derived table computed only as history for its rolling windows;
+    `history` holds stored rows just before the window, the context some expectations need. When the
+    quality gate fails nothing is written and the step fails, naming the expectations that failed."""
     start, end = window(context)
     if trim:
         column = pl.col(spec.partition_column)
         frame = frame.filter((column >= start) & (column < end))
+    report = validate(spec, prepare(spec, frame, history, settings, start, end), settings)
+    results = check_results(report)
+    if not report.passed("error"):
+        yield from results
+        raise dg.Failure(
+            description=f"quality gate refused {start} to {end - dt.timedelta(days=1)} from {source}: "
+            + report.summary("error") + ". Nothing was written; the stored rows are unchanged.",
+            metadata={"source": source},
+        )
     rows = warehouse.warehouse.replace_window(spec, frame, start, end, source=source)
     context.log.info(f"{spec.qualified}: replaced {start} to {end} with {rows} rows from {source}")
-    return materialization(spec, frame, start, end, source=source, **extra)
+    result = materialization(spec, frame, start, end, source=source, **extra)
+    yield dg.MaterializeResult(metadata=result.metadata, check_results=results)
+
+
+def stored_before(warehouse, spec: TableSpec, start: dt.date, days: int = 10) -> pl.DataFrame:
+    """The stored rows of the `days` before `start`: context for checks that compare with yesterday."""
+    return warehouse.warehouse.read_window(spec, start - dt.timedelta(days=days), start)
 
 
 def history_start(start: dt.date, observations: int, calendar: str) -> dt.date:

@@ -13,6 +13,7 @@ from assets.metadata import table_definition_metadata, window
 from assets.store import history_start, store
 from pipelines.partitions import DAILY
 from pipelines.resources import MarketDataResource, WarehouseResource
+from quality.checks import quality_check_specs
 from warehouse.schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -45,6 +46,7 @@ def _core(spec: TableSpec, description: str, deps: list[str]) -> dict:
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=description,
         metadata=table_definition_metadata(spec),
+        check_specs=quality_check_specs(spec),
         kinds={"polars", "duckdb"},
         deps=[dg.AssetKey(d.split("/")) for d in deps],
     )
@@ -69,7 +71,7 @@ def core_basis_daily(context: dg.AssetExecutionContext, market: MarketDataResour
         min_dte=settings.basis.min_dte_for_annualised,
         tenor_days=settings.basis.constant_maturity_days,
     )
-    return store(context, warehouse, CORE_BASIS_DAILY, frame, "raw.crypto_ohlcv, raw.instruments")
+    yield from store(context, warehouse, market.settings, CORE_BASIS_DAILY, frame, "raw.crypto_ohlcv, raw.instruments")
 
 
 @dg.asset(
@@ -87,7 +89,7 @@ def core_funding_daily(context: dg.AssetExecutionContext, market: MarketDataReso
     settlements = warehouse.warehouse.read_window(RAW_FUNDING, first, end)
     frame = funding_daily(settlements, f.rolling_short_days, f.rolling_long_days, f.zscore_days,
                           market.settings.correlation.min_fraction)
-    return store(context, warehouse, CORE_FUNDING_DAILY, frame, "raw.funding", trim=True)
+    yield from store(context, warehouse, market.settings, CORE_FUNDING_DAILY, frame, "raw.funding", trim=True)
 
 
 @dg.asset(
@@ -112,7 +114,7 @@ def core_perp_quarterly_spread(context: dg.AssetExecutionContext, market: Market
         window=s.anomaly.gap_window,
         min_fraction=s.correlation.min_fraction,
     )
-    return store(context, warehouse, CORE_PERP_QUARTERLY_SPREAD, frame, "core.basis_daily, core.funding_daily", trim=True)
+    yield from store(context, warehouse, market.settings, CORE_PERP_QUARTERLY_SPREAD, frame, "core.basis_daily, core.funding_daily", trim=True)
 
 
 def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...]) -> pl.DataFrame:
@@ -160,7 +162,7 @@ def core_returns_daily(context: dg.AssetExecutionContext, market: MarketDataReso
         "traditional",
     )
     frame = pl.concat([crypto_returns, quarterly, on_trading], how="vertical_relaxed").select(RETURN_COLUMNS)
-    return store(context, warehouse, CORE_RETURNS_DAILY, frame, "raw.crypto_ohlcv, raw.traditional_ohlcv", trim=True)
+    yield from store(context, warehouse, market.settings, CORE_RETURNS_DAILY, frame, "raw.crypto_ohlcv, raw.traditional_ohlcv", trim=True)
 
 
 @dg.asset(
@@ -181,7 +183,7 @@ def core_correlation_daily(context: dg.AssetExecutionContext, market: MarketData
     first = history_start(start, c.baseline_window, calendar)
     returns = warehouse.warehouse.read_window(CORE_RETURNS_DAILY, first, end)
     frame = pair_correlations(returns, pairs, c.short_window, c.baseline_window, c.min_fraction, c.high, c.moderate)
-    return store(context, warehouse, CORE_CORRELATION_DAILY, frame, "core.returns_daily", trim=True)
+    yield from store(context, warehouse, market.settings, CORE_CORRELATION_DAILY, frame, "core.returns_daily", trim=True)
 
 
 CORE_ASSETS = [core_basis_daily, core_funding_daily, core_perp_quarterly_spread, core_returns_daily, core_correlation_daily]

@@ -1,0 +1,72 @@
+"""End to end: a corrupted raw partition stops the run before anything downstream is rebuilt."""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from assets.raw.sources.sample import SampleMarket
+from pipelines.definitions import build_definitions
+from pipelines.resources import MarketDataResource
+from pipelines.settings import load_settings
+from warehouse.db import Warehouse
+from warehouse.schemas import CORE_TABLES, RAW_FUNDING
+
+START, END = dt.date(2025, 5, 1), dt.date(2025, 5, 20)
+BAD_DAY = dt.date(2025, 5, 12)
+
+
+class FundingSpike:
+    """The sample market, except one settlement of 5% on BAD_DAY (a unit or parsing error upstream)."""
+
+    name = "sample-with-a-bad-funding-row"
+
+    def __init__(self, inner: SampleMarket):
+        self.inner = inner
+
+    def __getattr__(self, attribute):
+        return getattr(self.inner, attribute)
+
+    def funding(self, start, end):
+        rows = self.inner.funding(start, end)
+        bad = (pl.col("funding_ts") == dt.datetime(2025, 5, 12, 8)) & (pl.col("symbol") == "BTC/USDT:USDT")
+        return rows.with_columns(rate=pl.when(bad).then(0.05).otherwise(pl.col("rate")))
+
+
+class CorruptMarket(MarketDataResource):
+    def crypto(self):
+        return FundingSpike(super().crypto())
+
+
+def run(instance, market=None):
+    defs = build_definitions(load_settings())
+    job = defs.resolve_job_def("daily_market_job")
+    resources = {"market": market} if market else None
+    return job.execute_in_process(
+        instance=instance, raise_on_error=False, resources=resources,
+        tags={"dagster/asset_partition_range_start": START.isoformat(), "dagster/asset_partition_range_end": END.isoformat()},
+    )
+
+
+def test_failed_gate_blocks_downstream_and_keeps_stored_tables(warehouse_path):
+    instance = dg.DagsterInstance.ephemeral()
+    assert run(instance).success
+    wh = Warehouse(warehouse_path)
+    before = {spec.qualified: wh.read_window(spec) for spec in (RAW_FUNDING, *CORE_TABLES)}
+
+    result = run(instance, CorruptMarket())
+    assert not result.success
+    # The failed expectation is named in the run's output, with the offending row.
+    evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [(e.asset_key.to_user_string(), e.check_name) for e in evaluations] == [("raw/funding", "quality_gate")]
+    failure_text = evaluations[0].metadata["failed_expectations"].value
+    assert "expect_column_values_to_be_between(rate)" in failure_text and "| 1 |" in failure_text
+    assert "2025-05-12" in evaluations[0].metadata["offending_rows"].value
+    step_failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "quality gate refused" in step_failures[0].event_specific_data.error.message
+    # Nothing downstream of raw.funding ran, and nothing stored changed.
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert not {"raw/funding", "core/funding_daily", "core/perp_quarterly_spread"} & materialized
+    for name, frame in before.items():
+        spec = next(s for s in (RAW_FUNDING, *CORE_TABLES) if s.qualified == name)
+        assert wh.read_window(spec).equals(frame), name
