@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test ui summary clean
+.PHONY: install demo test ui summary evaluate clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -31,6 +31,10 @@ test: install
 ## Open the Dagster UI on http://127.0.0.1:3000 (with the schedule and sensors running).
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## Run the pipeline on 3 years of the sample market and score the anomaly engine against its ground truth.
+evaluate: install
+	$(BIN)/python -m pipelines.cli evaluate
 
 summary: install
 	$(BIN)/python -m pipelines.cli summary

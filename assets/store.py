@@ -10,7 +10,7 @@ from quality.checks import check_results
 from quality.gate import prepare, validate
 from warehouse.schemas import TableSpec
 
-from .metadata import materialization, window
+from .metadata import markdown_table, materialization, window
 
 
 def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpec, frame: pl.DataFrame,
@@ -24,19 +24,46 @@ def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpe
     if trim:
         column = pl.col(spec.partition_column)
         frame = frame.filter((column >= start) & (column < end))
+    results = yield from _gate(spec, frame, history, settings, start, end, source)
+    rows = warehouse.warehouse.replace_window(spec, frame, start, end, source=source)
+    context.log.info(f"{spec.qualified}: replaced {start} to {end} with {rows} rows from {source}")
+    result = materialization(spec, frame, start, end, source=source, **extra)
+    yield dg.MaterializeResult(metadata=result.metadata, check_results=results)
+
+
+def store_all(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpec, frame: pl.DataFrame,
+              source: str, **extra):
+    """Validate and replace a whole (unpartitioned) table: the same gate as `store`."""
+    column = spec.partition_column
+    start = frame[column].min() if frame.height else dt.date.today()
+    end = frame[column].max() + dt.timedelta(days=1) if frame.height else start
+    results = yield from _gate(spec, frame, None, settings, start, end, source)
+    rows = warehouse.warehouse.replace_all(spec, frame, source=source)
+    context.log.info(f"{spec.qualified}: rebuilt with {rows} rows from {source}")
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "dates_covered": f"{start} to {end - dt.timedelta(days=1)}" if frame.height else "no rows",
+            "preview": dg.MetadataValue.md(markdown_table(frame, 10)),
+            "source": source,
+            **extra,
+        },
+        check_results=results,
+    )
+
+
+def _gate(spec, frame, history, settings, start, end, source):
+    """Run the table's suites; on an error-tier failure yield the check results and fail the step."""
     report = validate(spec, prepare(spec, frame, history, settings, start, end), settings)
     results = check_results(report)
     if not report.passed("error"):
         yield from results
         raise dg.Failure(
-            description=f"quality gate refused {start} to {end - dt.timedelta(days=1)} from {source}: "
-            + report.summary("error") + ". Nothing was written; the stored rows are unchanged.",
+            description=f"quality gate refused {spec.qualified} for {start} to {end - dt.timedelta(days=1)} from "
+            f"{source}: " + report.summary("error") + ". Nothing was written; the stored rows are unchanged.",
             metadata={"source": source},
         )
-    rows = warehouse.warehouse.replace_window(spec, frame, start, end, source=source)
-    context.log.info(f"{spec.qualified}: replaced {start} to {end} with {rows} rows from {source}")
-    result = materialization(spec, frame, start, end, source=source, **extra)
-    yield dg.MaterializeResult(metadata=result.metadata, check_results=results)
+    return results
 
 
 def stored_before(warehouse, spec: TableSpec, start: dt.date, days: int = 10) -> pl.DataFrame:

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.core.assets import CORE_ASSETS
+from assets.marts.assets import MART_ASSETS
 from assets.raw.assets import RAW_ASSETS
 
 from .jobs import daily_market_job, daily_market_schedule
@@ -12,7 +13,7 @@ from .settings import Settings, load_settings
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[*RAW_ASSETS, *CORE_ASSETS],
+        assets=[*RAW_ASSETS, *CORE_ASSETS, *MART_ASSETS],
         jobs=[daily_market_job],
         schedules=[daily_market_schedule],
         resources=build_resources(settings),

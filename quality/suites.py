@@ -20,6 +20,9 @@ from warehouse.schemas import (
     CORE_FUNDING_DAILY,
     CORE_PERP_QUARTERLY_SPREAD,
     CORE_RETURNS_DAILY,
+    MARTS_ANOMALY_DAILY,
+    MARTS_ANOMALY_EPISODES,
+    MARTS_ANOMALY_STATUS,
     RAW_CRYPTO_OHLCV,
     RAW_FUNDING,
     RAW_INSTRUMENTS,
@@ -55,8 +58,9 @@ def _schema(spec: TableSpec) -> list[Rule]:
                   "every column of the table is there")]
     rules += [Rule("error", gxe.ExpectColumnValuesToNotBeNull(column=c.name), f"{c.name} is required")
               for c in spec.columns if not c.nullable]
-    rules.append(Rule("error", gxe.ExpectCompoundColumnsToBeUnique(column_list=list(spec.key)),
-                      f"one row per {', '.join(spec.key)}"))
+    unique = (gxe.ExpectCompoundColumnsToBeUnique(column_list=list(spec.key)) if len(spec.key) > 1
+              else gxe.ExpectColumnValuesToBeUnique(column=spec.key[0]))
+    rules.append(Rule("error", unique, f"one row per {', '.join(spec.key)}"))
     return rules
 
 
@@ -161,6 +165,30 @@ def core_correlation_daily(s: Settings) -> list[Rule]:
     return rules
 
 
+def marts_anomaly_daily(s: Settings) -> list[Rule]:
+    from assets.marts.rules import IMPLICATIONS
+
+    return _schema(MARTS_ANOMALY_DAILY) + [
+        Rule("error", gxe.ExpectColumnValuesToBeInSet(column="code", value_set=list(IMPLICATIONS)), "known rule codes"),
+        Rule("error", gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=["anomaly", "context"]),
+             "context labels are kept apart from anomalies"),
+        Rule("error", gxe.ExpectColumnValuesToBeBetween(column="severity", min_value=0), "severity is a size"),
+    ]
+
+
+def marts_anomaly_episodes(s: Settings) -> list[Rule]:
+    return _schema(MARTS_ANOMALY_EPISODES) + [
+        Rule("error", gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="end", column_B="start", or_equal=True),
+             "an episode ends on or after its start"),
+    ]
+
+
+def marts_anomaly_status(s: Settings) -> list[Rule]:
+    return _schema(MARTS_ANOMALY_STATUS) + [
+        Rule("error", gxe.ExpectTableRowCountToEqual(value=3), "one row per Table 1 pair"),
+    ]
+
+
 SUITES: dict[str, Callable[[Settings], list[Rule]]] = {
     RAW_CRYPTO_OHLCV.qualified: raw_crypto_ohlcv,
     RAW_TRADITIONAL_OHLCV.qualified: raw_traditional_ohlcv,
@@ -171,4 +199,7 @@ SUITES: dict[str, Callable[[Settings], list[Rule]]] = {
     CORE_PERP_QUARTERLY_SPREAD.qualified: core_perp_quarterly_spread,
     CORE_RETURNS_DAILY.qualified: core_returns_daily,
     CORE_CORRELATION_DAILY.qualified: core_correlation_daily,
+    MARTS_ANOMALY_DAILY.qualified: marts_anomaly_daily,
+    MARTS_ANOMALY_EPISODES.qualified: marts_anomaly_episodes,
+    MARTS_ANOMALY_STATUS.qualified: marts_anomaly_status,
 }

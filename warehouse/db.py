@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import duckdb
 import polars as pl
 
-from .schemas import TableSpec
+from .schemas import TableSpec, ident
 
 
 class WarehouseError(RuntimeError):
@@ -93,13 +93,21 @@ class Warehouse:
                 f"{source} -> {spec.qualified}: {outside.height} row(s) outside the window {start} to {end}, "
                 f"first: {describe_row(outside.row(0, named=True))}"
             )
+        return self._replace(spec, rows, f"{ident(column)} >= ? AND {ident(column)} < ?", [start, end])
+
+    def replace_all(self, spec: TableSpec, frame: pl.DataFrame, source: str) -> int:
+        """Replace the whole table with `frame`, atomically (for tables rebuilt from history each run)."""
+        return self._replace(spec, conform(frame, spec, source), "true", [])
+
+    def _replace(self, spec: TableSpec, rows: pl.DataFrame, where: str, params: list) -> int:
+        """DELETE the rows matching `where` and INSERT `rows`, in one transaction."""
         self.ensure([spec])
-        columns = ", ".join(spec.column_names)
+        columns = ", ".join(ident(c) for c in spec.column_names)
         with self.connect() as con:
             con.register("incoming", rows.to_arrow())
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"DELETE FROM {spec.qualified} WHERE {column} >= ? AND {column} < ?", [start, end])
+                con.execute(f"DELETE FROM {spec.qualified} WHERE {where}", params)
                 con.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} FROM incoming")
                 con.execute("COMMIT")
             except Exception:
@@ -115,15 +123,15 @@ class Warehouse:
         """Rows of [start, end) on the partition column (all rows when unbounded), in key order."""
         where, params = [], []
         if start is not None:
-            where.append(f"{spec.partition_column} >= ?")
+            where.append(f"{ident(spec.partition_column)} >= ?")
             params.append(start)
         if end is not None:
-            where.append(f"{spec.partition_column} < ?")
+            where.append(f"{ident(spec.partition_column)} < ?")
             params.append(end)
         sql = f"SELECT * FROM {spec.qualified}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY " + ", ".join(spec.key)
+        sql += " ORDER BY " + ", ".join(ident(k) for k in spec.key)
         if not self.path.exists():
             return pl.DataFrame(schema=spec.polars_schema)
         with self.connect(read_only=True) as con:

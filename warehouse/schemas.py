@@ -64,7 +64,7 @@ class TableSpec:
 
     def create_sql(self) -> list[str]:
         cols = ",\n  ".join(
-            f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
+            f"{ident(c.name)} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
         )
         statements = [
             f"CREATE SCHEMA IF NOT EXISTS {self.schema}",
@@ -72,9 +72,14 @@ class TableSpec:
             f"COMMENT ON TABLE {self.qualified} IS {_quote(self.description)}",
         ]
         statements += [
-            f"COMMENT ON COLUMN {self.qualified}.{c.name} IS {_quote(c.description)}" for c in self.columns
+            f"COMMENT ON COLUMN {self.qualified}.{ident(c.name)} IS {_quote(c.description)}" for c in self.columns
         ]
         return statements
+
+
+def ident(name: str) -> str:
+    """A column name quoted for SQL (some are keywords: start, end, row)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _quote(text: str) -> str:
@@ -226,7 +231,9 @@ CORE_PERP_QUARTERLY_SPREAD = TableSpec(
         C("quarterly_basis", pl.Float64, "Its basis F / S - 1, fraction"),
         C("quarterly_basis_ann", pl.Float64, "Its simple annualised basis, fraction per year"),
         C("gap", pl.Float64, "perp_premium - quarterly_basis, fraction"),
-        C("gap_z", pl.Float64, "z-score of gap against the trailing 180 days (current excluded)"),
+        C("gap_vs_usual", pl.Float64, "gap minus its usual level at today's dte (trailing 180-day fit on dte), fraction"),
+        C("gap_z", pl.Float64, "z-score of gap against the trailing 180 days, allowing for dte "
+          "(a contract roll is not a divergence)"),
         C("funding_apr_7d", pl.Float64, "Perpetual's 7-day mean funding APR, fraction per year"),
         C("carry_spread", pl.Float64, "quarterly_basis_ann - funding_apr_7d, fraction per year"),
         C("carry_spread_z", pl.Float64, "z-score of carry_spread against the trailing 180 days"),
@@ -274,3 +281,94 @@ CORE_CORRELATION_DAILY = TableSpec(
 )
 
 CORE_TABLES = (CORE_BASIS_DAILY, CORE_FUNDING_DAILY, CORE_PERP_QUARTERLY_SPREAD, CORE_RETURNS_DAILY, CORE_CORRELATION_DAILY)
+
+# -------------------------------------------------------------------------------------------- marts
+_EVIDENCE = (
+    C("z_btc", pl.Float64, "BTC z-score: 5-observation on the traditional calendar, 1-day for crypto-only rules"),
+    C("z_nasdaq", pl.Float64, "Nasdaq 5-observation z-score"),
+    C("z_gold", pl.Float64, "Gold 5-observation z-score"),
+    C("btc_return", pl.Float64, "BTC 5-observation log return"),
+    C("nasdaq_return", pl.Float64, "Nasdaq 5-observation log return"),
+    C("gold_return", pl.Float64, "Gold 5-observation log return"),
+    C("perp_premium", pl.Float64, "Perpetual premium over spot, fraction"),
+    C("quarterly_basis", pl.Float64, "Quarterly basis F / S - 1, fraction"),
+    C("gap", pl.Float64, "perp_premium - quarterly_basis, fraction"),
+    C("gap_vs_usual", pl.Float64, "gap minus its usual level at today's dte, fraction"),
+    C("gap_z", pl.Float64, "z-score of the gap against its trailing 180 days, allowing for dte"),
+    C("dte", pl.Float64, "Days to expiry of the quarterly involved"),
+    C("funding_daily", pl.Float64, "Funding settled that UTC day, fraction"),
+    C("funding_apr", pl.Float64, "Funding APR that day, fraction per year"),
+    C("funding_z", pl.Float64, "z-score of daily funding against its trailing 180 days"),
+    C("corr_short", pl.Float64, "Short-window correlation (30 observations)"),
+    C("corr_baseline", pl.Float64, "Baseline correlation (180 observations)"),
+    C("evidence", pl.Utf8, "Everything that made the rule fire, as a JSON object"),
+)
+
+MARTS_ANOMALY_DAILY = TableSpec(
+    "marts",
+    "anomaly_daily",
+    "One row per rule firing per day and subject: the anomaly code (or context label), its evidence, "
+    "severity, trading implication and the data-quality status of its inputs.",
+    (
+        C("date", pl.Date, "Observation date (trading date for cross-asset rules, UTC day otherwise)", False),
+        C("code", pl.Utf8, "Rule code, e.g. PERP_QUARTERLY_DIVERGENCE, or a context label", False),
+        C("kind", pl.Utf8, "anomaly, or context (EXPIRY_CONVERGENCE, FUNDING_PRESSURE: never counted as anomalies)", False),
+        C("subject", pl.Utf8, "What fired: BTC, venue:underlying, venue:contract or a pair such as btc~gold", False),
+        C("calendar", pl.Utf8, "crypto (UTC days) or traditional (trading dates)", False),
+        C("severity", pl.Float64, "Largest absolute z-score involved (Fisher z for correlation breaks)"),
+        C("implication", pl.Utf8, "Trading implication of the rule"),
+        *_EVIDENCE,
+        C("quality_status", pl.Utf8, "Data-quality gate of the inputs: passed, with any warnings named"),
+    ),
+    key=("date", "code", "subject"),
+)
+
+MARTS_ANOMALY_EPISODES = TableSpec(
+    "marts",
+    "anomaly_episodes",
+    "Consecutive observations of the same code on the same subject merged into one episode.",
+    (
+        C("code", pl.Utf8, "Rule code or context label", False),
+        C("kind", pl.Utf8, "anomaly or context", False),
+        C("subject", pl.Utf8, "What fired", False),
+        C("calendar", pl.Utf8, "Calendar whose consecutive observations were merged"),
+        C("start", pl.Date, "First day of the episode", False),
+        C("peak_date", pl.Date, "Day of the highest severity"),
+        C("end", pl.Date, "Last day of the episode", False),
+        C("days", pl.Int64, "Observations in the episode"),
+        C("peak_severity", pl.Float64, "Highest severity in the episode"),
+        C("open", pl.Boolean, "True when the episode is still going on the latest evaluated day"),
+        C("implication", pl.Utf8, "Trading implication"),
+    ),
+    key=("code", "subject", "start"),
+    partition_column="start",
+)
+
+MARTS_ANOMALY_STATUS = TableSpec(
+    "marts",
+    "anomaly_status",
+    "The live Table 1: one row per asset pair of the article for the latest complete day. The table a "
+    "trader opens first.",
+    (
+        C("row", pl.Int64, "Row of Table 1", False),
+        C("asset_pair", pl.Utf8, "Asset pair, as the article names it", False),
+        C("pair", pl.Utf8, "Pair in core.correlation_daily"),
+        C("as_of", pl.Date, "Latest complete day evaluated", False),
+        C("typical_correlation", pl.Float64, "Baseline correlation (180 observations)"),
+        C("typical_label", pl.Utf8, "Its label"),
+        C("current_correlation", pl.Float64, "Short-window correlation (30 observations)"),
+        C("current_label", pl.Utf8, "Its label"),
+        C("condition", pl.Utf8, "The anomaly condition being watched"),
+        C("watched_codes", pl.Utf8, "Rule codes that make the condition active"),
+        C("active", pl.Boolean, "True when a watched code fired on as_of"),
+        C("active_codes", pl.Utf8, "Codes firing on as_of"),
+        C("active_since", pl.Date, "Start of the open episode"),
+        C("severity", pl.Float64, "Highest severity on as_of"),
+        C("implication", pl.Utf8, "Trading implication"),
+        C("quality_status", pl.Utf8, "Data-quality gate of the inputs"),
+    ),
+    key=("row",),
+    partition_column="as_of",
+)
+
+MARTS_TABLES = (MARTS_ANOMALY_DAILY, MARTS_ANOMALY_EPISODES, MARTS_ANOMALY_STATUS)

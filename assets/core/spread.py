@@ -3,7 +3,13 @@
 - gap = perp premium - basis of the nearest quarterly with dte >= 7 (both as fractions of spot).
 - carry_spread = the quarterly's simple annualised basis - the perpetual's 7-day funding APR: what
   holding the quarterly earns over what a perpetual long pays.
-- gap_z, carry_spread_z: against the trailing 180 days (current excluded, 80% of days needed).
+- gap_z: the gap against its trailing 180 days (current excluded, 80% of days needed), each past day taken
+  at today's days to expiry: its premium minus its futures curve (the line through its two live
+  quarterlies) read at today's dte. The nearest quarterly rolls every three months and its basis shrinks
+  with its tenor; compared raw, a roll (the basis jumping from ~0.1% to ~2% overnight) would look like a
+  divergence.
+- gap_vs_usual: the gap minus that usual gap (fraction of spot).
+- carry_spread_z: the carry spread against its trailing 180 days.
 """
 
 from __future__ import annotations
@@ -11,6 +17,38 @@ from __future__ import annotations
 import polars as pl
 
 from .stats import min_observations, trailing_zscore
+
+
+def curve_lines(basis: pl.DataFrame) -> pl.DataFrame:
+    """Each day's futures curve as a line in dte through its two nearest live quarterlies:
+    basis(D) = curve_intercept + curve_slope * D (D in days)."""
+    live = basis.filter((pl.col("kind") == "future") & (pl.col("dte") >= 0)).sort("dte")
+    pairs = live.group_by("date", "venue", "underlying").agg(
+        d1=pl.col("dte").first(), b1=pl.col("basis").first(), d2=pl.col("dte").get(1, null_on_oob=True),
+        b2=pl.col("basis").get(1, null_on_oob=True),
+    )
+    slope = (pl.col("b2") - pl.col("b1")) / (pl.col("d2") - pl.col("d1"))
+    return pairs.with_columns(curve_slope=slope).select(
+        "date", "venue", "underlying", "curve_slope", curve_intercept=pl.col("b1") - pl.col("curve_slope") * pl.col("d1"))
+
+
+def usual_gap_at_tenor(premium: pl.Expr, intercept: pl.Expr, slope: pl.Expr, dte: pl.Expr, window: int,
+                       min_obs: int) -> tuple[pl.Expr, pl.Expr]:
+    """Mean and std over the previous `window` days of premium_s - curve_s(dte_today): each past day's gap
+    as it would have been at today's days to expiry. With x = premium - intercept and y = slope,
+    mean = mean(x) - D mean(y) and var = var(x) + D^2 var(y) - 2 D cov(x, y)."""
+    x, y = (premium - intercept).shift(1), slope.shift(1)
+    both = x.is_not_null() & y.is_not_null()
+    x, y = pl.when(both).then(x), pl.when(both).then(y)
+    mean = lambda e: e.rolling_mean(window, min_samples=min_obs)  # noqa: E731
+    n = both.cast(pl.Float64).rolling_sum(window, min_samples=1)
+    correction = n / (n - 1)
+    m_x, m_y = mean(x), mean(y)
+    var_x = (mean(x * x) - m_x * m_x) * correction
+    var_y = (mean(y * y) - m_y * m_y) * correction
+    cov = (mean(x * y) - m_x * m_y) * correction
+    variance = var_x + dte * dte * var_y - 2 * dte * cov
+    return m_x - dte * m_y, pl.when(variance > 0).then(variance.sqrt())
 
 
 def nearest_quarterly(basis: pl.DataFrame, min_dte: float) -> pl.DataFrame:
@@ -36,21 +74,29 @@ def perp_quarterly_spread(
     )
     funding_7d = funding.select("date", "venue", perp_symbol="symbol", funding_apr_7d="apr_7d")
     min_obs = min_observations(window, min_fraction)
+    usual_gap, usual_gap_std = usual_gap_at_tenor(pl.col("perp_premium"), pl.col("curve_intercept"),
+                                                  pl.col("curve_slope"), pl.col("quarterly_dte"), window, min_obs)
     return (
         perp.join(nearest_quarterly(basis, min_dte), on=["date", *keys], how="inner")
         .join(funding_7d, on=["date", "venue", "perp_symbol"], how="left")
+        .join(curve_lines(basis), on=["date", *keys], how="left")
         .with_columns(
             gap=pl.col("perp_premium") - pl.col("quarterly_basis"),
             carry_spread=pl.col("quarterly_basis_ann") - pl.col("funding_apr_7d"),
         )
         .sort(*keys, "date")
         .with_columns(
-            gap_z=trailing_zscore(pl.col("gap"), window, min_obs).over(keys),
+            usual_gap=usual_gap.over(keys),
+            usual_gap_std=usual_gap_std.over(keys),
             carry_spread_z=trailing_zscore(pl.col("carry_spread"), window, min_obs).over(keys),
+        )
+        .with_columns(
+            gap_vs_usual=pl.col("gap") - pl.col("usual_gap"),
+            gap_z=(pl.col("gap") - pl.col("usual_gap")) / pl.col("usual_gap_std"),
         )
         .select(
             "date", "venue", "underlying", "perp_symbol", "perp_price_type", "perp_premium",
             "quarterly_symbol", "quarterly_dte", "quarterly_basis", "quarterly_basis_ann",
-            "gap", "gap_z", "funding_apr_7d", "carry_spread", "carry_spread_z",
+            "gap", "gap_vs_usual", "gap_z", "funding_apr_7d", "carry_spread", "carry_spread_z",
         )
     )

@@ -34,7 +34,21 @@ from .calendars import is_nyse_trading_day, quarterly_expiries_from
 EPOCH = dt.date(2018, 1, 1)
 HORIZON = dt.date(2032, 1, 1)
 FIRST_EPISODE = EPOCH + dt.timedelta(days=300)  # baselines need ~180 trading days of history
-EPISODE_SPACING_DAYS = 18
+EPISODE_SPACING_DAYS = 36
+CALM_SESSIONS = 5  # sessions on each side of a scripted crash whose moves are calmed
+CRASH_SESSIONS = 3
+QUIET_FACTOR = 0.3
+# Scripted cross-asset crashes: each leg's total move over the crash sessions, in units of its daily vol.
+CROSS_ASSET_MOVES = {
+    "CRYPTO_SPECIFIC_SHOCK": dict(crypto=-14.0, nasdaq=1.0, gold=2.0),
+    "FLIGHT_TO_SAFETY": dict(crypto=-14.0, nasdaq=-10.0, gold=6.0),
+    "RISK_ASSET_CO_CRASH": dict(crypto=-14.0, nasdaq=-10.0, gold=0.0),
+    "BROAD_LIQUIDATION": dict(crypto=-14.0, nasdaq=-10.0, gold=-6.0),
+    "CAPITAL_ROTATION": dict(crypto=0.0, nasdaq=-10.0, gold=0.0),
+}
+# Short-window correlations a scripted crash can break, by moving a leg or calming it for a third of the
+# window: listed as explained consequences.
+CONSEQUENCE_PAIRS = ("btc~gold", "btc~nasdaq", "btc~sp500", "gold~copper", "eth~btc")
 
 CRYPTO = ("BTC", "ETH")
 # Standardised innovations share this correlation matrix (order of LATENT).
@@ -55,8 +69,13 @@ CORRELATION = np.array(
 VOL = dict(BTC=0.032, ETH=0.042, nasdaq=0.014, sp500=0.011, gold=0.009, silver=0.018, copper=0.014, dollar=0.0045)
 DRIFT = dict(BTC=0.0006, ETH=0.0005, nasdaq=0.0004, sp500=0.0003, gold=0.0002, silver=0.0001, copper=0.0001, dollar=0.0)
 START_PRICE = dict(BTC=13500.0, ETH=750.0, nasdaq=6900.0, sp500=2670.0, gold=1300.0, silver=17.0, copper=3.25, dollar=92.0)
-TAIL_DOF = 5
-GARCH_ALPHA, GARCH_BETA = 0.06, 0.90
+TAIL_DOF = 10
+GARCH_ALPHA, GARCH_BETA = 0.04, 0.90
+# Daily returns partly reverse the next day (MA(1) coefficient), as crypto and index returns do.
+REVERSAL = 0.12
+# Premium and basis innovations are bounded (truncated Gaussian): the background stays calm so that
+# scripted divergences stand out and false alarms come only from the rules' own tails.
+NOISE_BOUND = 2.0
 MEAN_REVERSION = dict(crypto=0.002, traditional=0.001)  # pull of log price toward its trend, per day
 
 TRADITIONAL_TICKERS = {
@@ -70,11 +89,11 @@ TRADITIONAL_TICKERS = {
 }
 
 # Perpetual premium (fraction of spot): mean, AR(1) coefficient, innovation std; funding from premium.
-PREMIUM_MEAN, PREMIUM_PHI, PREMIUM_VOL = 0.0002, 0.7, 0.0002
-PREMIUM_RETURN_BETA = 0.01  # premium dips when the coin falls
+PREMIUM_MEAN, PREMIUM_PHI, PREMIUM_VOL = 0.0002, 0.3, 0.0003
+PREMIUM_RETURN_BETA = 0.001  # premium dips when the coin falls
 FUNDING_PREMIUM_SHARE, FUNDING_INTEREST_8H, FUNDING_CAP_8H = 0.5, 0.00005, 0.0075
 # Annualised basis of the quarterlies: mean, AR(1), innovation std; the far contract carries a bit more.
-BASIS_MEAN, BASIS_PHI, BASIS_VOL, FAR_CONTRACT_EXTRA = 0.07, 0.98, 0.003, 0.005
+BASIS_MEAN, BASIS_PHI, BASIS_VOL, FAR_CONTRACT_EXTRA = 0.07, 0.9, 0.0005, 0.0
 
 
 @dataclass(frozen=True)
@@ -157,12 +176,11 @@ class _World:
         self.premium = {}  # (venue, coin) -> daily premium
         self.basis = {}  # (venue, coin) -> annualised basis of the near contract
         for coin in CRYPTO:
-            common_basis = self._ar1(_rng(seed, "basis", coin).standard_normal(n), BASIS_MEAN, BASIS_PHI, BASIS_VOL)
+            common_basis = self._ar1(self._bounded(seed, n, "basis", coin), BASIS_MEAN, BASIS_PHI, BASIS_VOL)
             for venue in VENUES.values():
-                noise = _rng(seed, "premium", venue.name, coin).standard_normal(n)
-                premium = self._ar1(noise, PREMIUM_MEAN, PREMIUM_PHI, PREMIUM_VOL)
+                premium = self._ar1(self._bounded(seed, n, "premium", venue.name, coin), PREMIUM_MEAN, PREMIUM_PHI, PREMIUM_VOL)
                 self.premium[(venue.name, coin)] = premium + PREMIUM_RETURN_BETA * self.returns[coin]
-                venue_noise = 0.002 * _rng(seed, "basis-noise", venue.name, coin).standard_normal(n)
+                venue_noise = 0.0005 * self._bounded(seed, n, "basis-noise", venue.name, coin)
                 self.basis[(venue.name, coin)] = common_basis + venue.basis_offset + venue_noise
         # Per-contract basis overrides from scripted episodes: (venue, coin, expiry) -> {day index: basis}
         self.basis_override: dict[tuple[str, str, dt.datetime], dict[int, float]] = {}
@@ -171,11 +189,17 @@ class _World:
 
     # ----------------------------------------------------------------------------- random paths
     @staticmethod
+    def _bounded(seed: int, n: int, *labels: str) -> np.ndarray:
+        return np.clip(_rng(seed, *labels).standard_normal(n), -NOISE_BOUND, NOISE_BOUND)
+
+    @staticmethod
     def _ar1(noise: np.ndarray, mean: float, phi: float, vol: float) -> np.ndarray:
+        """AR(1) around `mean` whose distance from it stays within NOISE_BOUND stationary SDs."""
         out = np.empty_like(noise)
+        bound = NOISE_BOUND * vol / np.sqrt(1 - phi**2)
         level = mean
         for i, e in enumerate(noise):
-            level = mean + phi * (level - mean) + vol * e
+            level = mean + np.clip(phi * (level - mean) + vol * e, -bound, bound)
             out[i] = level
         return out
 
@@ -185,6 +209,7 @@ class _World:
         gaussian = rng.standard_normal((n, len(LATENT))) @ chol.T
         mixing = np.sqrt(rng.chisquare(TAIL_DOF, n) / TAIL_DOF)[:, None]
         shocks = gaussian / mixing * np.sqrt((TAIL_DOF - 2) / TAIL_DOF)  # unit variance, fat tails
+        shocks[1:] = (shocks[1:] - REVERSAL * shocks[:-1]) / np.sqrt(1 + REVERSAL**2)
         self.independent = _rng(self.seed, "independent").standard_normal((n, len(LATENT)))
         crypto_var = self._garch(shocks[:, 0], np.ones(n, dtype=bool))
         trad_var = self._garch(shocks[:, 2], self.trading)
@@ -242,6 +267,12 @@ class _World:
             i += 1
         return out
 
+    def _trading_before(self, i: int, count: int) -> int:
+        while count:
+            i -= 1
+            count -= int(self.trading[i])
+        return i
+
     def _quiet(self, name: str, lo: int, hi: int, factor: float) -> None:
         self.returns[name][lo:hi] *= factor
 
@@ -257,7 +288,7 @@ class _World:
             code = order.pop()
             venue = list(VENUES)[int(rng.integers(len(VENUES)))]
             episodes += self._inject(code, i, venue)
-            i += EPISODE_SPACING_DAYS + int(rng.integers(-2, 3))
+            i += EPISODE_SPACING_DAYS + int(rng.integers(-3, 4))
         return episodes
 
     def _episode(self, code: str, subject: str, lo: int, hi: int, kind: str = "anomaly") -> dict:
@@ -284,31 +315,41 @@ class _World:
 
     def _inject(self, code: str, i: int, venue: str) -> list[dict]:
         r = self.returns
-        if code in ("CRYPTO_SPECIFIC_SHOCK", "FLIGHT_TO_SAFETY", "RISK_ASSET_CO_CRASH", "BROAD_LIQUIDATION", "CAPITAL_ROTATION"):
-            days = self._trading_after(i, 3)
-            lo, hi = days[0] - 10, days[-1] + 10
-            nasdaq_move = {"CRYPTO_SPECIFIC_SHOCK": 0.3, "CAPITAL_ROTATION": -2.4}.get(code, -1.8)
-            gold_move = {"CRYPTO_SPECIFIC_SHOCK": 0.5, "FLIGHT_TO_SAFETY": 1.3, "BROAD_LIQUIDATION": -1.3}.get(code, 0.0)
-            # Calm the other legs around the event so the scripted combination is what the rules see.
-            for name in ("nasdaq", "sp500", "gold"):
-                self._quiet(name, lo, hi, 0.25)
-            if code == "CAPITAL_ROTATION":
-                for coin in CRYPTO:
-                    self._quiet(coin, lo, hi, 0.1)
-            else:
-                self._scripted_move(CRYPTO, days, -2.6, hi)
-            self._scripted_move(("nasdaq", "sp500"), days, nasdaq_move, hi)
-            self._scripted_move(("gold",), days, gold_move, hi)
-            return [self._episode(code, "BTC", days[0], days[-1] + 6)]
+        if code in CROSS_ASSET_MOVES:
+            # Three crash sessions, every leg moved in proportion, calm sessions around them. Each leg is
+            # sized to pass its rule threshold once the 5-observation window holds two of the three
+            # sessions and not with one, so all legs cross their thresholds together and the day's code
+            # does not flip to a neighbouring one as the window rolls off the event.
+            days = self._trading_after(i, CRASH_SESSIONS)
+            lo = self._trading_before(days[0], CALM_SESSIONS)
+            after = self._trading_after(days[-1] + 1, CALM_SESSIONS)
+            hi = after[-1] + 1
+            for name in ("BTC", "ETH", "nasdaq", "sp500", "gold"):
+                self._quiet(name, lo, hi, QUIET_FACTOR)
+            moves = CROSS_ASSET_MOVES[code]
+            for names, key in ((CRYPTO, "crypto"), (("nasdaq", "sp500"), "nasdaq"), (("gold",), "gold")):
+                self._scripted_move(names, days, moves[key] / CRASH_SESSIONS, hi)
+            out = [self._episode(code, "BTC", days[0], after[2])]
+            # The crash moves short-window correlations of the legs it moves: explained, so such a
+            # break is neither required nor counted as a false alarm.
+            short_end = self._trading_after(days[0], 31)[-1]
+            for pair in CONSEQUENCE_PAIRS:
+                out.append(self._episode("CORRELATION_BREAK", pair, days[0], short_end, kind="consequence"))
+            return out
         if code == "LIQUIDATION_DISLOCATION":
             # A one-day wick: the coin gaps down, the perpetual is dumped first, then it recovers.
-            self._scripted_move(CRYPTO, [i], -3.6, i + 8)
-            self._scripted_move(CRYPTO, [i + 1], 2.6, i + 8)
+            self._scripted_move(CRYPTO, [i], -5.0, i + 8)
+            self._scripted_move(CRYPTO, [i + 1], 4.0, i + 8)
             out = []
             for v in VENUES:
                 self.premium[(v, "BTC")][i] = -0.015
                 self.premium[(v, "BTC")][i + 1] = -0.003
                 out.append(self._episode(code, f"{v}:BTC", i, i + 1))
+                # The day after, the perpetual is still dislocated but the coin has bounced: a divergence.
+                out.append(self._episode("PERP_QUARTERLY_DIVERGENCE", f"{v}:BTC", i, i + 2, kind="consequence"))
+            short_end = self._trading_after(i, 31)[-1]
+            out += [self._episode("CORRELATION_BREAK", pair, i, short_end, kind="consequence")
+                    for pair in ("btc~gold", "btc~nasdaq", "btc~sp500")]
             return out
         if code == "PERP_QUARTERLY_DIVERGENCE":
             days = [i, i + 1, i + 2]
@@ -316,7 +357,11 @@ class _World:
                 self.premium[(venue, "BTC")][d] = 0.015
                 expiry = self._nearest_quarterly(d)
                 self.basis_override.setdefault((venue, "BTC", expiry), {})[d] = -0.02
-            return [self._episode(code, f"{venue}:BTC", days[0], days[-1] + 1)]
+            out = [self._episode(code, f"{venue}:BTC", days[0], days[-1] + 1)]
+            if venue == list(VENUES)[0]:  # the perp/quarterly return pair is read on the first venue
+                out.append(self._episode("CORRELATION_BREAK", "btc_perp~btc_quarterly", days[0], days[-1] + 31,
+                                         kind="consequence"))
+            return out
         if code == "FUNDING_PRESSURE":
             # Leveraged longs: perpetual and quarterlies both rich, so the gap between them stays normal.
             days = list(range(i, i + 5))
@@ -334,7 +379,7 @@ class _World:
             natural = VOL["ETH"] * np.sqrt(var) * self.shocks[lo:hi, j]
             decoupled = VOL["ETH"] * np.sqrt(var) * self.independent[lo:hi, j]
             r["ETH"][lo:hi] += decoupled - natural
-            return [self._episode(code, "eth~btc", lo + 10, hi + 29)]
+            return [self._episode(code, "eth~btc", lo + 5, hi + 29)]
         raise ValueError(code)
 
     def _listed_expiries(self, i: int) -> list[dt.datetime]:
@@ -499,7 +544,8 @@ class SampleMarket:
             close = np.full(len(w.days), np.nan)
             for i in span:
                 close[i] = self._future_close(venue, coin, expiry, i, spot)
-            noise = 1 + 0.0003 * _rng(self.seed, "future", venue.name, symbol).standard_normal(len(w.days))
+            noise = 1 + 0.0001 * np.clip(_rng(self.seed, "future", venue.name, symbol).standard_normal(len(w.days)),
+                                         -NOISE_BOUND, NOISE_BOUND)
             close = close * noise
             if live[-1] == w.index.get(expiry.date()):
                 close[live[-1]] = self._settlement(coin, spot, live[-1])

@@ -1,0 +1,136 @@
+"""Marts: the anomaly engine's tables. Built only when every quality gate upstream passed in the run."""
+
+import dagster as dg
+import polars as pl
+
+from assets.metadata import table_definition_metadata, window
+from assets.store import history_start, store, store_all
+from pipelines.partitions import DAILY
+from pipelines.resources import MarketDataResource, WarehouseResource
+from quality.checks import quality_check_specs
+from warehouse.schemas import (
+    CORE_BASIS_DAILY,
+    CORE_CORRELATION_DAILY,
+    CORE_FUNDING_DAILY,
+    CORE_PERP_QUARTERLY_SPREAD,
+    CORE_RETURNS_DAILY,
+    MARTS_ANOMALY_DAILY,
+    MARTS_ANOMALY_EPISODES,
+    MARTS_ANOMALY_STATUS,
+    TableSpec,
+)
+
+from . import rules
+
+# Days of basis history the expiry-convergence label compares against.
+EXPIRY_LOOKBACK_DAYS = 7
+
+
+def _mart(spec: TableSpec, description: str, deps: list[str], partitioned: bool) -> dict:
+    extra = dict(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run()) if partitioned else {}
+    return dict(
+        name=spec.name, key_prefix=["marts"], group_name="marts", description=description,
+        metadata=table_definition_metadata(spec), check_specs=quality_check_specs(spec),
+        kinds={"polars", "duckdb"}, deps=[dg.AssetKey(d.split("/")) for d in deps], **extra,
+    )
+
+
+def upstream_quality(context: dg.AssetExecutionContext) -> str:
+    """What the quality checks said in this run: the gates passed (or this asset would not run) and
+    which warn-level checks did not."""
+    records = context.instance.get_records_for_run(
+        run_id=context.run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    if not evaluations:
+        return "inputs validated in earlier runs"
+    warnings = sorted({e.asset_key.to_user_string() for e in evaluations if not e.passed})
+    return "passed" + (f", warnings on {', '.join(warnings)}" if warnings else "")
+
+
+@dg.asset(
+    **_mart(
+        MARTS_ANOMALY_DAILY,
+        "Every anomaly rule of the domain reference evaluated per day and subject, one row per firing: the code, "
+        "the subject (BTC, venue:underlying, or a pair), the evidence that made it fire (returns, z-scores, premium, "
+        "basis, funding, correlations, dte), severity (the largest z involved), the trading implication and the "
+        "quality status of its inputs. Context labels (expiry convergence, funding pressure) have kind 'context'.",
+        ["core/returns_daily", "core/perp_quarterly_spread", "core/funding_daily", "core/correlation_daily",
+         "core/basis_daily"],
+        partitioned=True,
+    )
+)
+def marts_anomaly_daily(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
+    start, end = window(context)
+    s = market.settings
+    wh = warehouse.warehouse
+    a = s.anomaly
+    first_returns = history_start(start, a.sigma_window + a.return_horizon, "traditional")
+    first_basis = history_start(start, EXPIRY_LOOKBACK_DAYS, "crypto")
+    frame = rules.anomaly_daily(
+        returns=wh.read_window(CORE_RETURNS_DAILY, first_returns, end),
+        spread=wh.read_window(CORE_PERP_QUARTERLY_SPREAD, start, end),
+        funding=wh.read_window(CORE_FUNDING_DAILY, start, end),
+        correlations=wh.read_window(CORE_CORRELATION_DAILY, start, end),
+        basis=wh.read_window(CORE_BASIS_DAILY, first_basis, end),
+        a=a, nasdaq=s.nasdaq_series, min_fraction=s.correlation.min_fraction,
+    ).with_columns(quality_status=pl.lit(upstream_quality(context)))
+    counts = frame.filter(pl.col("date") >= start).group_by("code").len().sort("code")
+    yield from store(context, warehouse, s, MARTS_ANOMALY_DAILY, frame, "core tables", trim=True,
+                     firings_by_code=dg.MetadataValue.md(
+                         "\n".join(f"- {code}: {n}" for code, n in counts.iter_rows()) or "none"))
+
+
+def _calendars(wh) -> tuple[dict[str, pl.Series], dict[str, object]]:
+    dates = wh.query("SELECT DISTINCT calendar, date FROM core.returns_daily ORDER BY 1, 2")
+    by_calendar = {c: dates.filter(pl.col("calendar") == c)["date"] for c in ("crypto", "traditional")}
+    latest = {c: (d.max() if d.len() else None) for c, d in by_calendar.items()}
+    return by_calendar, latest
+
+
+@dg.asset(
+    **_mart(
+        MARTS_ANOMALY_EPISODES,
+        "Anomaly episodes: consecutive observations (of the rule's calendar) of the same code on the same subject "
+        "merged, with start, peak day, end, peak severity and whether the episode is still open. Rebuilt from "
+        "marts.anomaly_daily after every run.",
+        ["marts/anomaly_daily"],
+        partitioned=False,
+    )
+)
+def marts_anomaly_episodes(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
+    wh = warehouse.warehouse
+    calendars, latest = _calendars(wh)
+    frame = rules.episodes(wh.read_window(MARTS_ANOMALY_DAILY), calendars, latest)
+    if frame.height == 0:
+        frame = pl.DataFrame(schema=MARTS_ANOMALY_EPISODES.polars_schema)
+    open_now = frame.filter(pl.col("open") & (pl.col("kind") == "anomaly")).height
+    yield from store_all(context, warehouse, market.settings, MARTS_ANOMALY_EPISODES, frame, "marts.anomaly_daily",
+                         open_anomaly_episodes=open_now)
+
+
+@dg.asset(
+    **_mart(
+        MARTS_ANOMALY_STATUS,
+        "The live Table 1 of the article for the latest complete day: per asset pair, the typical (baseline) and "
+        "current (short-window) correlation with labels, the anomaly condition watched, whether it is active and "
+        "since when, severity and the trading implication. The table a trader opens first.",
+        ["marts/anomaly_episodes", "core/correlation_daily"],
+        partitioned=False,
+    )
+)
+def marts_anomaly_status(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
+    wh = warehouse.warehouse
+    s = market.settings
+    latest_day = wh.query("SELECT max(date) FROM core.correlation_daily").item()
+    correlations = wh.read_window(CORE_CORRELATION_DAILY, history_start(latest_day, 10, "crypto"), None)
+    anomalies = wh.read_window(MARTS_ANOMALY_DAILY, latest_day, None)
+    frame = rules.status(correlations, anomalies, wh.read_window(MARTS_ANOMALY_EPISODES), latest_day,
+                         s.correlation.high, s.correlation.moderate)
+    quality = anomalies["quality_status"].max() if anomalies.height else "passed"
+    frame = frame.with_columns(quality_status=pl.lit(quality))
+    yield from store_all(context, warehouse, s, MARTS_ANOMALY_STATUS, frame, "marts.anomaly_daily",
+                         active_pairs=int(frame["active"].sum()))
+
+
+MART_ASSETS = [marts_anomaly_daily, marts_anomaly_episodes, marts_anomaly_status]
