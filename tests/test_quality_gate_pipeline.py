@@ -10,7 +10,7 @@ from pipelines.definitions import build_definitions
 from pipelines.resources import MarketDataResource
 from pipelines.settings import load_settings
 from warehouse.db import Warehouse
-from warehouse.schemas import CORE_TABLES, RAW_FUNDING
+from warehouse.schemas import CORE_TABLES, MARTS_TABLES, RAW_FUNDING
 
 START, END = dt.date(2025, 5, 1), dt.date(2025, 5, 20)
 BAD_DAY = dt.date(2025, 5, 12)
@@ -52,7 +52,9 @@ def test_failed_gate_blocks_downstream_and_keeps_stored_tables(warehouse_path):
     instance = dg.DagsterInstance.ephemeral()
     assert run(instance).success
     wh = Warehouse(warehouse_path)
-    before = {spec.qualified: wh.read_window(spec) for spec in (RAW_FUNDING, *CORE_TABLES)}
+    guarded = (RAW_FUNDING, *CORE_TABLES, *MARTS_TABLES)
+    before = {spec.qualified: wh.read_window(spec) for spec in guarded}
+    assert before["marts.anomaly_status"].height == 3
 
     result = run(instance, CorruptMarket())
     assert not result.success
@@ -67,6 +69,6 @@ def test_failed_gate_blocks_downstream_and_keeps_stored_tables(warehouse_path):
     # Nothing downstream of raw.funding ran, and nothing stored changed.
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert not {"raw/funding", "core/funding_daily", "core/perp_quarterly_spread"} & materialized
-    for name, frame in before.items():
-        spec = next(s for s in (RAW_FUNDING, *CORE_TABLES) if s.qualified == name)
-        assert wh.read_window(spec).equals(frame), name
+    assert not {"marts/anomaly_daily", "marts/anomaly_episodes", "marts/anomaly_status"} & materialized
+    for spec in guarded:
+        assert wh.read_window(spec).equals(before[spec.qualified]), spec.qualified

@@ -13,7 +13,9 @@ Every threshold arrives as an argument (from AnomalySettings). Conventions:
   LIQUIDATION_DISLOCATION fires for the same venue and day it is the more specific explanation of the
   same dislocation, and the divergence row is not reported.
 - CORRELATION_BREAK's "opposite sign with abs >= 0.3" asks both windows to be at least 0.3 in size: a
-  relation that was weak has no usual sign to lose. Its severity is the Fisher z of the difference.
+  relation that was weak has no usual sign to lose. With the default 0.5 difference every such flip
+  differs by 0.6 or more, so the clause decides on its own only when `correlation_break_diff` is raised.
+  Its severity is the Fisher z of the difference.
 - Context labels (EXPIRY_CONVERGENCE, FUNDING_PRESSURE) are stored with kind 'context' and never count
   as anomalies.
 """
