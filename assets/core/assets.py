@@ -30,7 +30,7 @@ from warehouse.schemas import (
 from .basis import basis_daily
 from .correlation import Pair, pair_correlations
 from .funding import funding_daily
-from .returns import RETURN_COLUMNS, continuous_quarterly, returns_on_calendar, utc_days
+from .returns import RETURN_COLUMNS, continuous_quarterly, crypto_closes, returns_on_calendar, utc_days
 from .spread import perp_quarterly_spread
 
 # Longest gap between two trading dates (a long weekend next to a holiday) is well inside this.
@@ -115,21 +115,6 @@ def core_perp_quarterly_spread(context: dg.AssetExecutionContext, market: Market
         min_fraction=s.correlation.min_fraction,
     )
     yield from store(context, warehouse, market.settings, CORE_PERP_QUARTERLY_SPREAD, frame, "core.basis_daily, core.funding_daily", trim=True)
-
-
-def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...]) -> pl.DataFrame:
-    """date, series, symbol, close: the reference venue's spot per coin and its BTC perpetual (mark first)."""
-    on_venue = bars.filter(pl.col("venue") == venue)
-    spot = on_venue.filter(pl.col("kind") == "spot").with_columns(series=pl.col("symbol").str.split("/").list.first())
-    perp = (
-        on_venue.filter((pl.col("kind") == "perp") & pl.col("symbol").str.starts_with("BTC/"))
-        .sort(pl.col("price_type") != "mark")
-        .group_by("date", maintain_order=True)
-        .first()
-        .with_columns(series=pl.lit("BTC_PERP"))
-    )
-    frame = pl.concat([spot.filter(pl.col("series").is_in(list(underlyings))), perp], how="diagonal_relaxed")
-    return frame.select("date", "series", "symbol", "close")
 
 
 @dg.asset(

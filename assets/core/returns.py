@@ -56,3 +56,18 @@ def continuous_quarterly(futures: pl.DataFrame, min_dte: float, series: str) -> 
         calendar=pl.lit("crypto"), series=pl.lit(series), date="date", prev_date="prev_date", symbol="symbol",
         close="price", log_return="log_return",
     ).sort("date")
+
+
+def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...]) -> pl.DataFrame:
+    """date, series, symbol, close: the reference venue's spot per coin and its BTC perpetual (mark first)."""
+    on_venue = bars.filter(pl.col("venue") == venue)
+    spot = on_venue.filter(pl.col("kind") == "spot").with_columns(series=pl.col("symbol").str.split("/").list.first())
+    perp = (
+        on_venue.filter((pl.col("kind") == "perp") & pl.col("symbol").str.starts_with("BTC/"))
+        .sort(pl.col("price_type") != "mark")
+        .group_by("date", maintain_order=True)
+        .first()
+        .with_columns(series=pl.lit("BTC_PERP"))
+    )
+    frame = pl.concat([spot.filter(pl.col("series").is_in(list(underlyings))), perp], how="diagonal_relaxed")
+    return frame.select("date", "series", "symbol", "close")
