@@ -32,6 +32,22 @@ def table_definition_metadata(spec: TableSpec) -> dict:
     }
 
 
+def table_asset(layer: str, spec: TableSpec, description: str, deps: tuple[str, ...] = (), kinds: set[str] | None = None,
+                partitioned: bool = True) -> dict:
+    """The @asset arguments every table asset shares: key layer/table, group, description, column schema,
+    quality checks, kinds, dependencies, and (when partitioned) one partition per UTC day with
+    single-run backfills."""
+    from pipelines.partitions import DAILY
+    from quality.checks import quality_check_specs
+
+    partitioning = dict(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run()) if partitioned else {}
+    return dict(
+        name=spec.name, key_prefix=[layer], group_name=layer, description=description,
+        metadata=table_definition_metadata(spec), check_specs=quality_check_specs(spec),
+        kinds=(kinds or {"polars", "duckdb"}) | {"great_expectations"}, deps=[dg.AssetKey(d.split("/")) for d in deps], **partitioning,
+    )
+
+
 def markdown_table(frame: pl.DataFrame, rows: int = 5) -> str:
     head = frame.head(rows)
     lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]

@@ -9,11 +9,9 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets.metadata import table_definition_metadata, window
+from assets.metadata import table_asset, window
 from assets.store import history_start, store
-from pipelines.partitions import DAILY
 from pipelines.resources import MarketDataResource, WarehouseResource
-from quality.checks import quality_check_specs
 from warehouse.schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -24,7 +22,6 @@ from warehouse.schemas import (
     RAW_FUNDING,
     RAW_INSTRUMENTS,
     RAW_TRADITIONAL_OHLCV,
-    TableSpec,
 )
 
 from .basis import basis_daily
@@ -37,23 +34,9 @@ from .spread import perp_quarterly_spread
 MAX_CALENDAR_GAP_DAYS = 10
 
 
-def _core(spec: TableSpec, description: str, deps: list[str]) -> dict:
-    return dict(
-        name=spec.name,
-        key_prefix=["core"],
-        group_name="core",
-        partitions_def=DAILY,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        description=description,
-        metadata=table_definition_metadata(spec),
-        check_specs=quality_check_specs(spec),
-        kinds={"polars", "duckdb"},
-        deps=[dg.AssetKey(d.split("/")) for d in deps],
-    )
-
-
 @dg.asset(
-    **_core(
+    **table_asset(
+        "core",
         CORE_BASIS_DAILY,
         "Basis of every dated future against its venue's spot (F - S, F / S - 1, simple and continuously "
         "compounded annualised, days to expiry, contango/backwardation), the perpetual premium (on the mark "
@@ -75,7 +58,8 @@ def core_basis_daily(context: dg.AssetExecutionContext, market: MarketDataResour
 
 
 @dg.asset(
-    **_core(
+    **table_asset(
+        "core",
         CORE_FUNDING_DAILY,
         "Daily funding per venue and perpetual: settlements in the UTC day, their interval, the daily sum, the "
         "APR, 7- and 30-day rolling means and a z-score against the trailing 180 days.",
@@ -93,7 +77,8 @@ def core_funding_daily(context: dg.AssetExecutionContext, market: MarketDataReso
 
 
 @dg.asset(
-    **_core(
+    **table_asset(
+        "core",
         CORE_PERP_QUARTERLY_SPREAD,
         "Perpetual premium minus the basis of the nearest quarterly with at least 7 days to expiry (the gap), "
         "the carry spread (quarterly annualised basis minus 7-day funding APR), and their z-scores against "
@@ -118,7 +103,8 @@ def core_perp_quarterly_spread(context: dg.AssetExecutionContext, market: Market
 
 
 @dg.asset(
-    **_core(
+    **table_asset(
+        "core",
         CORE_RETURNS_DAILY,
         "Daily log returns on both calendars. Crypto calendar: every UTC day, for BTC and ETH spot on the "
         "reference venue, the BTC perpetual and the nearest BTC quarterly (within one contract). Traditional "
@@ -151,7 +137,8 @@ def core_returns_daily(context: dg.AssetExecutionContext, market: MarketDataReso
 
 
 @dg.asset(
-    **_core(
+    **table_asset(
+        "core",
         CORE_CORRELATION_DAILY,
         "Rolling correlations of daily log returns for every pair of the domain reference (BTC perp vs BTC "
         "quarterly, BTC vs gold, Nasdaq, S&P 500, gold vs copper, ETH vs BTC): short window (30 observations) "

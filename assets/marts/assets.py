@@ -3,11 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from assets.metadata import table_definition_metadata, window
+from assets.metadata import table_asset, window
 from assets.store import history_start, store, store_all
-from pipelines.partitions import DAILY
 from pipelines.resources import MarketDataResource, WarehouseResource
-from quality.checks import quality_check_specs
 from warehouse.schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -17,22 +15,12 @@ from warehouse.schemas import (
     MARTS_ANOMALY_DAILY,
     MARTS_ANOMALY_EPISODES,
     MARTS_ANOMALY_STATUS,
-    TableSpec,
 )
 
 from . import rules
 
 # Days of basis history the expiry-convergence label compares against.
 EXPIRY_LOOKBACK_DAYS = 7
-
-
-def _mart(spec: TableSpec, description: str, deps: list[str], partitioned: bool) -> dict:
-    extra = dict(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run()) if partitioned else {}
-    return dict(
-        name=spec.name, key_prefix=["marts"], group_name="marts", description=description,
-        metadata=table_definition_metadata(spec), check_specs=quality_check_specs(spec),
-        kinds={"polars", "duckdb"}, deps=[dg.AssetKey(d.split("/")) for d in deps], **extra,
-    )
 
 
 def upstream_quality(context: dg.AssetExecutionContext) -> str:
@@ -49,7 +37,8 @@ def upstream_quality(context: dg.AssetExecutionContext) -> str:
 
 
 @dg.asset(
-    **_mart(
+    **table_asset(
+        "marts",
         MARTS_ANOMALY_DAILY,
         "Every anomaly rule of the domain reference evaluated per day and subject, one row per firing: the code, "
         "the subject (BTC, venue:underlying, or a pair), the evidence that made it fire (returns, z-scores, premium, "
@@ -89,7 +78,8 @@ def _calendars(wh) -> tuple[dict[str, pl.Series], dict[str, object]]:
 
 
 @dg.asset(
-    **_mart(
+    **table_asset(
+        "marts",
         MARTS_ANOMALY_EPISODES,
         "Anomaly episodes: consecutive observations (of the rule's calendar) of the same code on the same subject "
         "merged, with start, peak day, end, peak severity and whether the episode is still open. Rebuilt from "
@@ -110,7 +100,8 @@ def marts_anomaly_episodes(context: dg.AssetExecutionContext, market: MarketData
 
 
 @dg.asset(
-    **_mart(
+    **table_asset(
+        "marts",
         MARTS_ANOMALY_STATUS,
         "The live Table 1 of the article for the latest complete day: per asset pair, the typical (baseline) and "
         "current (short-window) correlation with labels, the anomaly condition watched, whether it is active and "

@@ -3,29 +3,19 @@
 
 import dagster as dg
 
-from assets.metadata import table_definition_metadata, window
+from assets.metadata import table_asset, window
 from assets.store import store, stored_before
-from pipelines.partitions import DAILY
 from pipelines.resources import MarketDataResource, WarehouseResource
-from quality.checks import quality_check_specs
 from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_INSTRUMENTS, RAW_TRADITIONAL_OHLCV
 
-RAW = dict(
-    key_prefix=["raw"],
-    group_name="raw",
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-
-
 @dg.asset(
-    name="instruments",
-    description=RAW_INSTRUMENTS.description
+    **table_asset(
+        "raw",
+        RAW_INSTRUMENTS,
+        RAW_INSTRUMENTS.description
     + " One row per venue, symbol and UTC day: spot, perpetuals and every dated future with its expiry.",
-    metadata=table_definition_metadata(RAW_INSTRUMENTS),
-    check_specs=quality_check_specs(RAW_INSTRUMENTS),
-    kinds={"duckdb", "python"},
-    **RAW,
+        kinds={"duckdb", "python"},
+    )
 )
 def raw_instruments(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.crypto()
@@ -34,13 +24,13 @@ def raw_instruments(context: dg.AssetExecutionContext, market: MarketDataResourc
 
 
 @dg.asset(
-    name="crypto_ohlcv",
-    description=RAW_CRYPTO_OHLCV.description
+    **table_asset(
+        "raw",
+        RAW_CRYPTO_OHLCV,
+        RAW_CRYPTO_OHLCV.description
     + " Prices in quote currency per coin (USD per coin for inverse contracts); mark and index where the venue has them.",
-    metadata=table_definition_metadata(RAW_CRYPTO_OHLCV),
-    check_specs=quality_check_specs(RAW_CRYPTO_OHLCV),
-    kinds={"duckdb", "python"},
-    **RAW,
+        kinds={"duckdb", "python"},
+    )
 )
 def raw_crypto_ohlcv(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.crypto()
@@ -51,13 +41,13 @@ def raw_crypto_ohlcv(context: dg.AssetExecutionContext, market: MarketDataResour
 
 
 @dg.asset(
-    name="funding",
-    description=RAW_FUNDING.description
+    **table_asset(
+        "raw",
+        RAW_FUNDING,
+        RAW_FUNDING.description
     + " Rates are fractions per settlement interval; the interval comes from the venue's own data.",
-    metadata=table_definition_metadata(RAW_FUNDING),
-    check_specs=quality_check_specs(RAW_FUNDING),
-    kinds={"duckdb", "python"},
-    **RAW,
+        kinds={"duckdb", "python"},
+    )
 )
 def raw_funding(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.crypto()
@@ -66,13 +56,13 @@ def raw_funding(context: dg.AssetExecutionContext, market: MarketDataResource, w
 
 
 @dg.asset(
-    name="traditional_ohlcv",
-    description=RAW_TRADITIONAL_OHLCV.description
+    **table_asset(
+        "raw",
+        RAW_TRADITIONAL_OHLCV,
+        RAW_TRADITIONAL_OHLCV.description
     + " Gold, silver, copper, Nasdaq Composite, Nasdaq-100 future, S&P 500 and the dollar index by default.",
-    metadata=table_definition_metadata(RAW_TRADITIONAL_OHLCV),
-    check_specs=quality_check_specs(RAW_TRADITIONAL_OHLCV),
-    kinds={"duckdb", "python"},
-    **RAW,
+        kinds={"duckdb", "python"},
+    )
 )
 def raw_traditional_ohlcv(context: dg.AssetExecutionContext, market: MarketDataResource, warehouse: WarehouseResource):
     source = market.traditional()
