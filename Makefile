@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test ui summary evaluate clean
+.PHONY: install demo test ui summary evaluate sql dictionary clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -35,6 +35,14 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 ## Run the pipeline on 3 years of the sample market and score the anomaly engine against its ground truth.
 evaluate: install
 	$(BIN)/python -m pipelines.cli evaluate
+
+## Query the published warehouse read-only: make sql Q="SELECT * FROM bi.anomaly_status" [FORMAT=csv|json]
+sql: install
+	@$(BIN)/python -m warehouse.sql --format $(or $(FORMAT),table) "$(Q)"
+
+## Regenerate docs/data_dictionary.md from the view comments.
+dictionary: install
+	$(BIN)/python -m warehouse.dictionary
 
 summary: install
 	$(BIN)/python -m pipelines.cli summary

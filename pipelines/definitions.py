@@ -17,6 +17,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[daily_market_job],
         schedules=[daily_market_schedule],
         resources=build_resources(settings),
+        # One process writes the DuckDB file at a time: steps run one after another in the run's process.
+        executor=dg.in_process_executor,
     )
 
 

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from assets.metadata import table_asset, window
+from assets.metadata import table_asset, table_definition_metadata, window
 from assets.store import history_start, store, store_all
 from pipelines.resources import MarketDataResource, WarehouseResource
 from warehouse.schemas import (
@@ -16,6 +16,8 @@ from warehouse.schemas import (
     MARTS_ANOMALY_EPISODES,
     MARTS_ANOMALY_STATUS,
 )
+
+from warehouse.serving import PUBLICATION, publish
 
 from . import rules
 
@@ -124,4 +126,30 @@ def marts_anomaly_status(context: dg.AssetExecutionContext, market: MarketDataRe
                          active_pairs=int(frame["active"].sum()))
 
 
-MART_ASSETS = [marts_anomaly_daily, marts_anomaly_episodes, marts_anomaly_status]
+@dg.asset(
+    name="published_warehouse",
+    key_prefix=["marts"],
+    group_name="marts",
+    description="What SQL users and BI tools read: a read-only copy of the whole warehouse with the stable `bi` views "
+    "(docs/data_dictionary.md), plus each view as Parquet. Published only after every table of the run was built; "
+    "swapped in atomically, so a reader holding the previous copy open keeps a consistent view and never blocks "
+    "the pipeline.",
+    deps=[dg.AssetKey(["marts", "anomaly_status"]), dg.AssetKey(["marts", "anomaly_episodes"])],
+    kinds={"duckdb", "parquet"},
+    metadata=table_definition_metadata(PUBLICATION),
+)
+def marts_published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    published = publish(warehouse.path)
+    context.log.info(f"published {published.database} and {published.parquet}")
+    return dg.MaterializeResult(metadata={
+        "database": str(published.database.resolve()),
+        "parquet": str(published.parquet.resolve()),
+        "published_at": published.published_at.isoformat(timespec="seconds"),
+        "rows": dg.MetadataValue.md("\n".join(f"- {name}: {n}" for name, n in published.rows.items())),
+        "connect": dg.MetadataValue.md(
+            f"`duckdb -readonly {published.database}` or SQLAlchemy `duckdb:///{published.database}?access_mode=read_only`"
+        ),
+    })
+
+
+MART_ASSETS = [marts_anomaly_daily, marts_anomaly_episodes, marts_anomaly_status, marts_published_warehouse]
