@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from assets.raw.sources.base import CryptoSource, SourceError, TraditionalSource
+from assets.raw.sources.exchanges import ExchangeSource
 from assets.raw.sources.sample import SampleMarket
 from warehouse.db import Warehouse
 
@@ -37,6 +38,8 @@ class MarketDataResource(dg.ConfigurableResource):
     source: str = "sample"
     settings_file: str | None = None
     _settings: Settings | None = PrivateAttr(default=None)
+    # Built once per run: one exchange instance per venue, markets loaded once.
+    _crypto: CryptoSource | None = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
@@ -45,7 +48,16 @@ class MarketDataResource(dg.ConfigurableResource):
         return self._settings
 
     def crypto(self) -> CryptoSource:
-        return self._build_source()
+        if self.settings.source == "sample":
+            return self._build_source()
+        if self._crypto is None:
+            s = self.settings
+            self._crypto = ExchangeSource(
+                venues=s.venues, underlyings=s.universe.underlyings, endpoints=s.live.endpoints,
+                max_retries=s.live.max_retries, backoff_seconds=s.live.backoff_seconds,
+                timeout_seconds=s.live.timeout_seconds,
+            )
+        return self._crypto
 
     def traditional(self) -> TraditionalSource:
         return self._build_source()
@@ -59,7 +71,7 @@ class MarketDataResource(dg.ConfigurableResource):
                 underlyings=s.universe.underlyings,
                 traditional=s.traditional_series(),
             )
-        raise SourceError("live source: not available in this build; use source 'sample'")
+        raise SourceError("live traditional source (Yahoo): not available in this build; use source 'sample'")
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:

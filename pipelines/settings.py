@@ -146,6 +146,20 @@ class SampleSettings(_Section):
     seed: int = Field(7, description="Same seed and dates give the same rows.")
 
 
+class LiveSettings(_Section):
+    """How the live sources (ccxt venues, Yahoo) are reached. API keys are never settings: they come from
+    the environment (BINANCE_API_KEY, BINANCE_API_SECRET, ..., OKX_API_PASSWORD) and are optional."""
+
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per venue (binance, bybit, okx, deribit) a base URL that replaces the scheme and host of "
+        "every API address of that venue, keeping each path: a mirror, a proxy or a local recording server.",
+    )
+    max_retries: int = Field(5, ge=0, description="Retries of a request after a network error, 429 or 5xx.")
+    backoff_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles at each retry, at most 60 s.")
+    timeout_seconds: float = Field(30.0, gt=0, description="HTTP timeout of one request.")
+
+
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
@@ -160,6 +174,7 @@ class Settings(_Section):
     trade: TradeSettings = TradeSettings()
     quality: QualitySettings = QualitySettings()
     sample: SampleSettings = SampleSettings()
+    live: LiveSettings = LiveSettings()
 
     @model_validator(mode="after")
     def _check_venues(self) -> "Settings":
@@ -169,6 +184,9 @@ class Settings(_Section):
             raise ValueError(
                 f"unknown venue(s) {unknown} for source '{self.source}'; choose from {list(known)}"
             )
+        unknown_endpoints = [v for v in self.live.endpoints if v not in (*LIVE_VENUES, "yahoo")]
+        if unknown_endpoints:
+            raise ValueError(f"live.endpoints: unknown venue(s) {unknown_endpoints}; choose from {[*LIVE_VENUES, 'yahoo']}")
         if self.universe.reference_venue and self.universe.reference_venue not in self.venues:
             raise ValueError(
                 f"reference_venue '{self.universe.reference_venue}' is not one of the venues {list(self.venues)}"
