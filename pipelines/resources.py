@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from assets.raw.sources.base import CryptoSource, SourceError, TraditionalSource
+from assets.raw.sources.base import CryptoSource, TraditionalSource
 from assets.raw.sources.exchanges import ExchangeSource
 from assets.raw.sources.sample import SampleMarket
+from assets.raw.sources.yahoo import YahooSource
 from warehouse.db import Warehouse
 
 from .settings import Settings, check_writable, load_settings
@@ -40,6 +42,7 @@ class MarketDataResource(dg.ConfigurableResource):
     _settings: Settings | None = PrivateAttr(default=None)
     # Built once per run: one exchange instance per venue, markets loaded once.
     _crypto: CryptoSource | None = PrivateAttr(default=None)
+    _traditional: TraditionalSource | None = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
@@ -60,18 +63,25 @@ class MarketDataResource(dg.ConfigurableResource):
         return self._crypto
 
     def traditional(self) -> TraditionalSource:
-        return self._build_source()
+        if self.settings.source == "sample":
+            return self._build_source()
+        if self._traditional is None:
+            s = self.settings
+            self._traditional = YahooSource(
+                tickers=s.traditional_series(), endpoint=s.live.endpoints.get("yahoo"),
+                max_retries=s.live.max_retries, backoff_seconds=s.live.backoff_seconds,
+                timeout_seconds=s.live.timeout_seconds, cache_dir=Path(s.warehouse_path).parent / ".yfinance",
+            )
+        return self._traditional
 
     def _build_source(self):
         s = self.settings
-        if s.source == "sample":
-            return SampleMarket(
-                seed=s.sample.seed,
-                venues=s.venues,
-                underlyings=s.universe.underlyings,
-                traditional=s.traditional_series(),
-            )
-        raise SourceError("live traditional source (Yahoo): not available in this build; use source 'sample'")
+        return SampleMarket(
+            seed=s.sample.seed,
+            venues=s.venues,
+            underlyings=s.universe.underlyings,
+            traditional=s.traditional_series(),
+        )
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -10,7 +10,7 @@ import pytest
 from assets.core.basis import basis_daily, constant_maturity, days_to_expiry, futures_basis, perp_premium
 from assets.core.correlation import Pair, label, pair_correlations
 from assets.core.funding import funding_daily
-from assets.core.returns import continuous_quarterly, returns_on_calendar
+from assets.core.returns import continuous_quarterly, is_linear, reference_perp, returns_on_calendar
 from assets.core.spread import perp_quarterly_spread
 from assets.core.stats import rolling_correlation, trailing_zscore
 
@@ -215,16 +215,45 @@ def test_gap_uses_the_nearest_quarterly_with_at_least_seven_days():
     day = D(2026, 1, 1)
     basis = pl.DataFrame({
         "date": [day] * 3, "venue": ["v"] * 3, "underlying": ["BTC"] * 3,
-        "symbol": ["P", "NEAR", "NEXT"], "kind": ["perp", "future", "future"], "price_type": ["mark", "last", "last"],
+        "symbol": ["BTC/USDT:USDT", "BTC/USDT:USDT-260106", "BTC/USDT:USDT-260210"], "kind": ["perp", "future", "future"],
+        "price_type": ["mark", "last", "last"],
         "dte": [None, 5.0, 40.0], "basis": [0.015, 0.001, -0.02], "basis_ann_simple": [None, 0.07, -0.1825],
     })
-    funding = pl.DataFrame({"date": [day], "venue": ["v"], "symbol": ["P"], "apr_7d": [0.5]})
+    funding = pl.DataFrame({"date": [day], "venue": ["v"], "symbol": ["BTC/USDT:USDT"], "apr_7d": [0.5]})
     row = perp_quarterly_spread(basis, funding, min_dte=7, window=180, min_fraction=0.8).row(0, named=True)
-    assert row["quarterly_symbol"] == "NEXT"
+    assert row["quarterly_symbol"] == "BTC/USDT:USDT-260210"
     assert row["gap"] == pytest.approx(0.015 - (-0.02))
     assert row["carry_spread"] == pytest.approx(-0.1825 - 0.5)
+
+
+def test_each_perpetual_is_compared_with_quarterlies_of_its_own_margin_family():
+    """A venue listing USDT-margined and coin-margined contracts side by side gives one row per perpetual."""
+    day = D(2026, 1, 1)
+    basis = pl.DataFrame({
+        "date": [day] * 4, "venue": ["binance"] * 4, "underlying": ["BTC"] * 4,
+        "symbol": ["BTC/USDT:USDT", "BTC/USDT:USDT-260327", "BTC/USD:BTC", "BTC/USD:BTC-260327"],
+        "kind": ["perp", "future", "perp", "future"], "price_type": ["mark", "last", "mark", "last"],
+        "dte": [None, 85.0, None, 85.0], "basis": [0.001, 0.012, 0.002, 0.010], "basis_ann_simple": [None, 0.0515, None, 0.0429],
+    })
+    funding = pl.DataFrame({"date": [day, day], "venue": ["binance"] * 2, "symbol": ["BTC/USDT:USDT", "BTC/USD:BTC"],
+                            "apr_7d": [0.10, 0.08]})
+    rows = perp_quarterly_spread(basis, funding, min_dte=7, window=180, min_fraction=0.8).sort("perp_symbol")
+    assert rows.select("perp_symbol", "quarterly_symbol").rows() == [
+        ("BTC/USD:BTC", "BTC/USD:BTC-260327"), ("BTC/USDT:USDT", "BTC/USDT:USDT-260327")]
+    assert rows["gap"].to_list() == pytest.approx([0.002 - 0.010, 0.001 - 0.012])
+    assert rows["carry_spread"].to_list() == pytest.approx([0.0429 - 0.08, 0.0515 - 0.10])
 
 
 def test_trailing_zscore_excludes_the_current_value():
     out = pl.DataFrame({"x": [1.0, 2.0, 3.0, 10.0]}).select(trailing_zscore(pl.col("x"), 3, 3))["x"].to_list()
     assert out[:3] == [None, None, None] and out[3] == pytest.approx(8.0)
+
+
+def test_the_reference_perpetual_is_the_linear_one_when_the_venue_lists_both():
+    assert is_linear("BTC/USDT:USDT") and is_linear("BTC/USDT:USDT-250627")
+    assert not is_linear("BTC/USD:BTC") and not is_linear("BTC/USDT")
+    both = pl.DataFrame({"venue": ["binance"] * 3, "kind": ["perp", "perp", "spot"],
+                         "symbol": ["BTC/USD:BTC", "BTC/USDT:USDT", "BTC/USDT"]})
+    assert reference_perp(both, "binance") == "BTC/USDT:USDT"
+    assert reference_perp(both.filter(pl.col("symbol") != "BTC/USDT:USDT"), "binance") == "BTC/USD:BTC"
+    assert reference_perp(both, "okx") is None

@@ -217,13 +217,13 @@ CORE_FUNDING_DAILY = TableSpec(
 CORE_PERP_QUARTERLY_SPREAD = TableSpec(
     "core",
     "perp_quarterly_spread",
-    "Perpetual against the nearest quarterly with dte >= 7, per venue, underlying and UTC day: the gap "
-    "that drives the perp/quarterly divergence rule and the carry spread.",
+    "Perpetual against the nearest quarterly with dte >= 7 of the same margin family (settlement currency), "
+    "per venue, perpetual and UTC day: the gap that drives the perp/quarterly divergence rule and the carry spread.",
     (
         C("date", pl.Date, "UTC day", False),
         C("venue", pl.Utf8, "Exchange id", False),
         C("underlying", pl.Utf8, "Base coin", False),
-        C("perp_symbol", pl.Utf8, "Perpetual symbol"),
+        C("perp_symbol", pl.Utf8, "Perpetual symbol", False),
         C("perp_price_type", pl.Utf8, "mark or last: the perpetual price the premium uses"),
         C("perp_premium", pl.Float64, "perp / spot - 1, fraction"),
         C("quarterly_symbol", pl.Utf8, "Nearest quarterly with dte >= 7"),
@@ -238,7 +238,7 @@ CORE_PERP_QUARTERLY_SPREAD = TableSpec(
         C("carry_spread", pl.Float64, "quarterly_basis_ann - funding_apr_7d, fraction per year"),
         C("carry_spread_z", pl.Float64, "z-score of carry_spread against the trailing 180 days"),
     ),
-    key=("date", "venue", "underlying"),
+    key=("date", "venue", "perp_symbol"),
 )
 
 CORE_RETURNS_DAILY = TableSpec(

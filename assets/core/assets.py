@@ -27,8 +27,8 @@ from warehouse.schemas import (
 from .basis import basis_daily
 from .correlation import Pair, pair_correlations
 from .funding import funding_daily
-from .returns import RETURN_COLUMNS, continuous_quarterly, crypto_closes, returns_on_calendar, utc_days
-from .spread import perp_quarterly_spread
+from .returns import RETURN_COLUMNS, continuous_quarterly, crypto_closes, reference_perp, returns_on_calendar, utc_days
+from .spread import perp_quarterly_spread, settle_of
 
 # Longest gap between two trading dates (a long weekend next to a holiday) is well inside this.
 MAX_CALENDAR_GAP_DAYS = 10
@@ -121,8 +121,11 @@ def core_returns_daily(context: dg.AssetExecutionContext, market: MarketDataReso
     bars = wh.read_window(RAW_CRYPTO_OHLCV, first, end)
     crypto = crypto_closes(bars, s.reference_venue, s.universe.underlyings)
     crypto_returns = returns_on_calendar(crypto, utc_days(first, end - dt.timedelta(days=1)), "crypto")
+    perp = reference_perp(bars, s.reference_venue)
+    # The quarterly of the perpetual's own margin family (a venue may list USDT- and coin-margined ones).
     basis = wh.read_window(CORE_BASIS_DAILY, first, end).filter(
         (pl.col("venue") == s.reference_venue) & (pl.col("underlying") == "BTC") & (pl.col("kind") == "future")
+        & (settle_of(pl.col("symbol")) == (settle_of(pl.lit(perp)) if perp else pl.lit(None)))
     )
     quarterly = continuous_quarterly(basis, s.anomaly.divergence_min_dte, "BTC_QUARTERLY")
     traditional = wh.read_window(RAW_TRADITIONAL_OHLCV, first, end).select("date", "series", symbol="ticker", close="close")

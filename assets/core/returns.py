@@ -58,12 +58,28 @@ def continuous_quarterly(futures: pl.DataFrame, min_dte: float, series: str) -> 
     ).sort("date")
 
 
+def reference_perp(bars: pl.DataFrame, venue: str, coin: str = "BTC") -> str | None:
+    """The perpetual that stands for `coin` on a venue: the one settled in its quote currency (linear,
+    e.g. BTC/USDT:USDT) when the venue lists it, else the coin-margined one. One symbol for the whole
+    window, so the series never switches contracts."""
+    symbols = bars.filter((pl.col("venue") == venue) & (pl.col("kind") == "perp")
+                          & pl.col("symbol").str.starts_with(f"{coin}/"))["symbol"].unique().to_list()
+    ordered = sorted(symbols, key=lambda symbol: (not is_linear(symbol), symbol))
+    return ordered[0] if ordered else None
+
+
+def is_linear(symbol: str) -> bool:
+    """A contract settled in its quote currency: BTC/USDT:USDT is, BTC/USD:BTC is not."""
+    quote = symbol.split("/")[1].split(":")[0]
+    return ":" in symbol and symbol.split(":")[1].split("-")[0] == quote
+
+
 def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...]) -> pl.DataFrame:
     """date, series, symbol, close: the reference venue's spot per coin and its BTC perpetual (mark first)."""
     on_venue = bars.filter(pl.col("venue") == venue)
     spot = on_venue.filter(pl.col("kind") == "spot").with_columns(series=pl.col("symbol").str.split("/").list.first())
     perp = (
-        on_venue.filter((pl.col("kind") == "perp") & pl.col("symbol").str.starts_with("BTC/"))
+        on_venue.filter((pl.col("kind") == "perp") & (pl.col("symbol") == reference_perp(bars, venue)))
         .sort(pl.col("price_type") != "mark")
         .group_by("date", maintain_order=True)
         .first()

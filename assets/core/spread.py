@@ -1,4 +1,4 @@
-"""The perpetual against the nearest quarterly, per venue and underlying. Pure polars, no I/O.
+"""The perpetual against the nearest quarterly of its margin family, per venue and perpetual. Pure polars.
 
 - gap = perp premium - basis of the nearest quarterly with dte >= 7 (both as fractions of spot).
 - carry_spread = the quarterly's simple annualised basis - the perpetual's 7-day funding APR: what
@@ -18,18 +18,31 @@ import polars as pl
 
 from .stats import min_observations, trailing_zscore
 
+# A perpetual is compared with the quarterlies of its own margin family: a venue may list USDT-margined
+# and coin-margined contracts side by side, and their bases differ by the margin currency's funding.
+FAMILY = ["venue", "underlying", "settle"]
+
+
+def settle_of(symbol: pl.Expr) -> pl.Expr:
+    """Settlement currency of a ccxt contract symbol: BTC/USDT:USDT-250627 -> USDT, BTC/USD:BTC -> BTC."""
+    return symbol.str.extract(r":([^-]+)")
+
+
+def _with_family(basis: pl.DataFrame) -> pl.DataFrame:
+    return basis.with_columns(settle=settle_of(pl.col("symbol")))
+
 
 def curve_lines(basis: pl.DataFrame) -> pl.DataFrame:
     """Each day's futures curve as a line in dte through its two nearest live quarterlies:
     basis(D) = curve_intercept + curve_slope * D (D in days)."""
-    live = basis.filter((pl.col("kind") == "future") & (pl.col("dte") >= 0)).sort("dte")
-    pairs = live.group_by("date", "venue", "underlying").agg(
+    live = _with_family(basis).filter((pl.col("kind") == "future") & (pl.col("dte") >= 0)).sort("dte", "symbol")
+    pairs = live.group_by("date", *FAMILY).agg(
         d1=pl.col("dte").first(), b1=pl.col("basis").first(), d2=pl.col("dte").get(1, null_on_oob=True),
         b2=pl.col("basis").get(1, null_on_oob=True),
     )
     slope = (pl.col("b2") - pl.col("b1")) / (pl.col("d2") - pl.col("d1"))
     return pairs.with_columns(curve_slope=slope).select(
-        "date", "venue", "underlying", "curve_slope", curve_intercept=pl.col("b1") - pl.col("curve_slope") * pl.col("d1"))
+        "date", *FAMILY, "curve_slope", curve_intercept=pl.col("b1") - pl.col("curve_slope") * pl.col("d1"))
 
 
 def usual_gap_at_tenor(premium: pl.Expr, intercept: pl.Expr, slope: pl.Expr, dte: pl.Expr, window: int,
@@ -53,12 +66,12 @@ def usual_gap_at_tenor(premium: pl.Expr, intercept: pl.Expr, slope: pl.Expr, dte
 
 def nearest_quarterly(basis: pl.DataFrame, min_dte: float) -> pl.DataFrame:
     return (
-        basis.filter((pl.col("kind") == "future") & (pl.col("dte") >= min_dte))
-        .sort("dte")
-        .group_by("date", "venue", "underlying")
+        _with_family(basis).filter((pl.col("kind") == "future") & (pl.col("dte") >= min_dte))
+        .sort("dte", "symbol")
+        .group_by("date", *FAMILY)
         .first()
         .select(
-            "date", "venue", "underlying",
+            "date", *FAMILY,
             quarterly_symbol="symbol", quarterly_dte="dte", quarterly_basis="basis",
             quarterly_basis_ann="basis_ann_simple",
         )
@@ -68,18 +81,18 @@ def nearest_quarterly(basis: pl.DataFrame, min_dte: float) -> pl.DataFrame:
 def perp_quarterly_spread(
     basis: pl.DataFrame, funding: pl.DataFrame, min_dte: float, window: int, min_fraction: float
 ) -> pl.DataFrame:
-    keys = ["venue", "underlying"]
-    perp = basis.filter(pl.col("kind") == "perp").select(
-        "date", "venue", "underlying", perp_symbol="symbol", perp_price_type="price_type", perp_premium="basis"
+    keys = ["venue", "perp_symbol"]
+    perp = _with_family(basis).filter(pl.col("kind") == "perp").select(
+        "date", *FAMILY, perp_symbol="symbol", perp_price_type="price_type", perp_premium="basis"
     )
     funding_7d = funding.select("date", "venue", perp_symbol="symbol", funding_apr_7d="apr_7d")
     min_obs = min_observations(window, min_fraction)
     usual_gap, usual_gap_std = usual_gap_at_tenor(pl.col("perp_premium"), pl.col("curve_intercept"),
                                                   pl.col("curve_slope"), pl.col("quarterly_dte"), window, min_obs)
     return (
-        perp.join(nearest_quarterly(basis, min_dte), on=["date", *keys], how="inner")
+        perp.join(nearest_quarterly(basis, min_dte), on=["date", *FAMILY], how="inner")
         .join(funding_7d, on=["date", "venue", "perp_symbol"], how="left")
-        .join(curve_lines(basis), on=["date", *keys], how="left")
+        .join(curve_lines(basis), on=["date", *FAMILY], how="left")
         .with_columns(
             gap=pl.col("perp_premium") - pl.col("quarterly_basis"),
             carry_spread=pl.col("quarterly_basis_ann") - pl.col("funding_apr_7d"),

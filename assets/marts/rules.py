@@ -121,14 +121,14 @@ def cross_asset(z: pl.DataFrame, nasdaq: str, a) -> pl.DataFrame:
 
 
 def crypto_only(spread: pl.DataFrame, funding: pl.DataFrame, z: pl.DataFrame, a) -> pl.DataFrame:
-    """Perp/quarterly divergence, liquidation dislocation and funding pressure, per venue and underlying."""
+    """Perp/quarterly divergence, liquidation dislocation and funding pressure, per venue and perpetual."""
     coin_z = z.filter(pl.col("calendar") == "crypto").select("date", underlying="series", z_1="z_1")
     daily_funding = funding.select("date", "venue", perp_symbol="symbol", funding_daily="daily_rate",
                                    funding_apr="apr", funding_z="daily_rate_z")
     wide = (
         spread.join(daily_funding, on=["date", "venue", "perp_symbol"], how="left")
         .join(coin_z, on=["date", "underlying"], how="left")
-        .with_columns(subject=pl.col("venue") + ":" + pl.col("underlying"), dte=pl.col("quarterly_dte"),
+        .with_columns(subject=pl.col("venue") + ":" + pl.col("perp_symbol"), dte=pl.col("quarterly_dte"),
                       z_btc=pl.col("z_1"))
     )
     premium, basis = pl.col("perp_premium"), pl.col("quarterly_basis")

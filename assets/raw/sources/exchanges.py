@@ -41,6 +41,8 @@ from .venues import DAY_MS, PROFILES, VenueProfile
 log = logging.getLogger(__name__)
 
 KINDS = {"spot": "spot", "swap": "perp", "future": "future"}
+# One spot pair per coin and venue is the venue's spot price (basis and returns need exactly one).
+SPOT_QUOTES = ("USDT", "USD", "USDC")
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -185,6 +187,10 @@ class ExchangeSource:
             exchange = self.exchange(venue)
             markets = self._call(venue, "load_markets", "(all markets)", span, exchange.load_markets)
             instruments = [self._instrument(venue, m) for m in (markets or {}).values() if self._wanted(m)]
+            spots = {}
+            for inst in sorted((i for i in instruments if i.kind == "spot"), key=lambda i: SPOT_QUOTES.index(i.quote)):
+                spots.setdefault(inst.underlying, inst)
+            instruments = [i for i in instruments if i.kind != "spot" or spots[i.underlying] is i]
             if not any(i.kind == "perp" for i in instruments):
                 # A 200 answer with junk makes ccxt drop a market type without a word.
                 raise SourceError(
@@ -198,7 +204,7 @@ class ExchangeSource:
         if market.get("type") not in KINDS or market.get("base") not in self.underlyings:
             return False
         if market.get("type") == "spot":
-            return market.get("quote") in ("USDT", "USD", "USDC")
+            return market.get("quote") in SPOT_QUOTES
         return market.get("quote") in ("USDT", "USD") and market.get("settle") in ("USDT", "USD", market.get("base"))
 
     def _instrument(self, venue: str, market: dict) -> Instrument:

@@ -344,9 +344,9 @@ class _World:
             for v in VENUES:
                 self.premium[(v, "BTC")][i] = -0.015
                 self.premium[(v, "BTC")][i + 1] = -0.003
-                out.append(self._episode(code, f"{v}:BTC", i, i + 1))
+                out.append(self._episode(code, f"{v}:{VENUES[v].perp_symbol('BTC')}", i, i + 1))
                 # The day after, the perpetual is still dislocated but the coin has bounced: a divergence.
-                out.append(self._episode("PERP_QUARTERLY_DIVERGENCE", f"{v}:BTC", i, i + 2, kind="consequence"))
+                out.append(self._episode("PERP_QUARTERLY_DIVERGENCE", f"{v}:{VENUES[v].perp_symbol('BTC')}", i, i + 2, kind="consequence"))
             short_end = self._trading_after(i, 31)[-1]
             out += [self._episode("CORRELATION_BREAK", pair, i, short_end, kind="consequence")
                     for pair in ("btc~gold", "btc~nasdaq", "btc~sp500")]
@@ -357,7 +357,7 @@ class _World:
                 self.premium[(venue, "BTC")][d] = 0.015
                 expiry = self._nearest_quarterly(d)
                 self.basis_override.setdefault((venue, "BTC", expiry), {})[d] = -0.02
-            out = [self._episode(code, f"{venue}:BTC", days[0], days[-1] + 1)]
+            out = [self._episode(code, f"{venue}:{VENUES[venue].perp_symbol('BTC')}", days[0], days[-1] + 1)]
             if venue == list(VENUES)[0]:  # the perp/quarterly return pair is read on the first venue
                 out.append(self._episode("CORRELATION_BREAK", "btc_perp~btc_quarterly", days[0], days[-1] + 31,
                                          kind="consequence"))
@@ -370,7 +370,7 @@ class _World:
                 self.premium[(venue, "BTC")][d] = 0.004
                 for expiry in self._listed_expiries(d):
                     self.basis_override.setdefault((venue, "BTC", expiry), {})[d] = ("lift", lift)
-            return [self._episode(code, f"{venue}:BTC", days[0], days[-1] + 1, kind="context")]
+            return [self._episode(code, f"{venue}:{VENUES[venue].perp_symbol('BTC')}", days[0], days[-1] + 1, kind="context")]
         if code == "CORRELATION_BREAK":
             # ETH decouples from BTC for 40 days: its shocks become independent of everyone else's.
             lo, hi = i, i + 40
