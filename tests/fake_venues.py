@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
 
 from assets.raw.sources.sample import SampleMarket
+from local_http import LocalServer, send
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -108,7 +108,7 @@ class Fault:
 
 
 @dataclass
-class VenueServer:
+class VenueServer(LocalServer):
     venue: str
     book: Book
     today: dt.date
@@ -116,33 +116,6 @@ class VenueServer:
     faults: list[Fault] = field(default_factory=list)
     empty_days: set[dt.date] = field(default_factory=set)
     overrides: dict[str, object] = field(default_factory=dict)  # path -> JSON body, served as is
-    _server: ThreadingHTTPServer | None = None
-
-    # ------------------------------------------------------------------------------------ server
-    def start(self) -> "VenueServer":
-        venue = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                venue._handle(self)
-
-            do_POST = do_GET
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     def count(self, path: str) -> int:
         return sum(1 for r in self.requests if path in r)
@@ -155,24 +128,15 @@ class VenueServer:
             if fault.path in parts.path and (fault.times is None or fault.times > 0):
                 if fault.times is not None:
                     fault.times -= 1
-                return self._send(request, fault.status, fault.body, fault.content_type)
+                return send(request, fault.status, fault.body, fault.content_type)
         if parts.path in self.overrides:
-            return self._send(request, 200, json.dumps(self.overrides[parts.path]))
+            return send(request, 200, json.dumps(self.overrides[parts.path]))
         route = getattr(self, f"_{self.venue}")
         try:
             status, payload = route(parts.path, query)
         except KeyError as exc:
             status, payload = 400, {"error": f"unknown instrument {exc}"}
-        self._send(request, status, json.dumps(payload))
-
-    @staticmethod
-    def _send(request, status: int, body: str, content_type: str = "application/json") -> None:
-        data = body.encode()
-        request.send_response(status)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        request.wfile.write(data)
+        send(request, status, json.dumps(payload))
 
     # --------------------------------------------------------------------------------- the market
     def served(self) -> list[tuple[str, Contract]]:

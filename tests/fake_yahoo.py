@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -24,6 +23,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from assets.raw.sources.sample import SampleMarket
+from local_http import LocalServer, send
 
 COOKIE = "A3=d=AQABBKfake&S=AQAAAfake; Expires=Fri, 26 Nov 2027 00:00:00 GMT; Max-Age=31557600; Domain=.yahoo.com; Path=/; Secure; SameSite=None"
 
@@ -35,33 +35,10 @@ class Series:
 
 
 @dataclass
-class YahooServer:
+class YahooServer(LocalServer):
     series: dict[str, Series]
     requests: list[str] = field(default_factory=list)
     rate_limited: int = 0  # answer this many chart requests with 429 first
-    _server: ThreadingHTTPServer | None = None
-
-    def start(self) -> "YahooServer":
-        yahoo = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                yahoo._handle(self)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     def chart_requests(self, ticker: str) -> int:
         return sum(1 for r in self.requests if "/v8/finance/chart/" in r and "period1" in r and ticker in unquote(r))
@@ -71,23 +48,23 @@ class YahooServer:
         self.requests.append(f"{request.headers.get('X-Forwarded-Host')}{request.path}")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if parts.path == "/":
-            return _send(request, 404, "<html>Not found</html>", "text/html", cookie=COOKIE)
+            return send(request, 404, "<html>Not found</html>", "text/html", headers={"Set-Cookie": COOKIE})
         if parts.path == "/v1/test/getcrumb":
-            return _send(request, 200, "fAkEcRuMb", "text/plain")
+            return send(request, 200, "fAkEcRuMb", "text/plain")
         if parts.path.startswith("/v10/finance/quoteSummary/"):
             ticker = unquote(parts.path.rsplit("/", 1)[1])
-            return _send(request, 404, json.dumps({"quoteSummary": {"result": None, "error": {
+            return send(request, 404, json.dumps({"quoteSummary": {"result": None, "error": {
                 "code": "Not Found", "description": f"Quote not found for symbol: {ticker}"}}}))
         if parts.path.startswith("/v8/finance/chart/"):
             ticker = unquote(parts.path.rsplit("/", 1)[1])
             if "period1" in query and self.rate_limited > 0:
                 self.rate_limited -= 1
-                return _send(request, 429, "Too Many Requests", "text/plain")
+                return send(request, 429, "Too Many Requests", "text/plain")
             if ticker not in self.series:
-                return _send(request, 404, json.dumps({"chart": {"result": None, "error": {
+                return send(request, 404, json.dumps({"chart": {"result": None, "error": {
                     "code": "Not Found", "description": "No data found, symbol may be delisted"}}}))
-            return _send(request, 200, json.dumps(self._chart(ticker, query)))
-        _send(request, 404, "{}")
+            return send(request, 200, json.dumps(self._chart(ticker, query)))
+        send(request, 404, "{}")
 
     def _chart(self, ticker: str, query: dict) -> dict:
         series = self.series[ticker]
@@ -117,17 +94,6 @@ class YahooServer:
         else:
             result["indicators"] = {"quote": [{}], "adjclose": [{}]}
         return {"chart": {"result": [result], "error": None}}
-
-
-def _send(request, status: int, body: str, content_type: str = "application/json", cookie: str | None = None) -> None:
-    data = body.encode()
-    request.send_response(status)
-    request.send_header("Content-Type", content_type)
-    request.send_header("Content-Length", str(len(data)))
-    if cookie:
-        request.send_header("Set-Cookie", cookie)
-    request.end_headers()
-    request.wfile.write(data)
 
 
 def sample_series(first: dt.date, last: dt.date, tickers: dict[str, str], seed: int = 7) -> dict[str, Series]:

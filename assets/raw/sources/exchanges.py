@@ -260,10 +260,7 @@ class ExchangeSource:
                 frames.append(self._candles(profile, inst, *listed, price="last"))
                 if inst.kind == "perp" and profile.has_mark_candles:
                     frames.append(self._candles(profile, inst, *listed, price="mark"))
-        frames = [f for f in frames if f.height]
-        if not frames:
-            return pl.DataFrame(schema=RAW_CRYPTO_OHLCV.polars_schema)
-        return pl.concat(frames).sort(["date", "venue", "symbol", "price_type"])
+        return _stack(frames, RAW_CRYPTO_OHLCV.polars_schema, ["date", "venue", "symbol", "price_type"])
 
     def _candles(self, profile: VenueProfile, inst: Instrument, start: dt.date, end: dt.date, price: str) -> pl.DataFrame:
         exchange = self.exchange(profile.venue)
@@ -329,10 +326,7 @@ class ExchangeSource:
                 if inst.kind != "perp" or inst.listed_days(start, end) is None:
                     continue
                 frames.append(self._funding(profile, inst, start, end))
-        frames = [f for f in frames if f.height]
-        if not frames:
-            return pl.DataFrame(schema=RAW_FUNDING.polars_schema)
-        return pl.concat(frames).sort(["date", "venue", "symbol", "funding_ts"])
+        return _stack(frames, RAW_FUNDING.polars_schema, ["date", "venue", "symbol", "funding_ts"])
 
     def _funding(self, profile: VenueProfile, inst: Instrument, start: dt.date, end: dt.date) -> pl.DataFrame:
         # One day before the window too: the first settlement's interval is the time since the previous one.
@@ -378,6 +372,11 @@ class ExchangeSource:
             if since <= ts < until:
                 found[ts] = float(rate)
         return found
+
+
+def _stack(frames: list[pl.DataFrame], schema: dict, order: list[str]) -> pl.DataFrame:
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames).sort(order) if frames else pl.DataFrame(schema=schema)
 
 
 class _Redactor(logging.Filter):
