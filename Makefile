@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test ui summary evaluate sql dictionary clean
+.PHONY: install demo test browser ui summary evaluate sql dictionary report clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -17,16 +17,24 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 install: $(BIN)/.installed
 
 $(DAGSTER_HOME)/dagster.yaml:
-	@mkdir -p $(DAGSTER_HOME)
+	@mkdir -p $(DAGSTER_HOME)/.nux
 	@printf 'telemetry:\n  enabled: false\n' > $@
+	@printf 'seen: 1\n' > $(DAGSTER_HOME)/.nux/nux.yaml
 
 ## Materialise every asset for the 365 days ending yesterday on the sample market, then print a summary.
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pipelines.cli demo
 
-## Run the tests.
-test: install
+## Run the tests (the UI test drives Debian's chromium; installed here when missing and run as root).
+test: install browser
 	$(BIN)/python -m pytest -q
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the UI test"; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  else echo "chromium is missing: the UI test will skip (sudo apt-get install chromium)"; fi; }
 
 ## Open the Dagster UI on http://127.0.0.1:3000 (with the schedule and sensors running).
 ui: install $(DAGSTER_HOME)/dagster.yaml
@@ -39,6 +47,10 @@ evaluate: install
 ## Query the published warehouse read-only: make sql Q="SELECT * FROM bi.anomaly_status" [FORMAT=csv|json]
 sql: install
 	@$(BIN)/python -m warehouse.sql --format $(or $(FORMAT),table) "$(Q)"
+
+## Write data/report.html: every chart and the live Table 1, from the published warehouse, in one file.
+report: install
+	$(BIN)/python -m warehouse.report
 
 ## Regenerate docs/data_dictionary.md from the view comments.
 dictionary: install

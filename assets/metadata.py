@@ -84,3 +84,17 @@ def window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """The run's partition window as UTC days [start, end)."""
     time_window = context.partition_time_window
     return time_window.start.date(), time_window.end.date()
+
+
+def chart_metadata(context, build, frame: pl.DataFrame, *args, title: str) -> dict:
+    """{"chart": the chart as an inline image} for a materialisation; nothing for an empty frame. A chart
+    that cannot be drawn is logged and noted, never a reason to lose the run's data."""
+    from assets import charts
+
+    if frame.height == 0:
+        return {}
+    try:
+        return {"chart": dg.MetadataValue.md(charts.markdown_image(build(frame, *args), title))}
+    except Exception as exc:  # noqa: BLE001 - a presentation failure must not fail the table
+        context.log.warning(f"chart '{title}' could not be drawn: {type(exc).__name__}: {exc}")
+        return {"chart": f"could not be drawn: {type(exc).__name__}"}

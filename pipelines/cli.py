@@ -15,10 +15,8 @@ import time
 
 import dagster as dg
 
+from .sensors import RANGE_END_TAG, RANGE_START_TAG
 from .settings import SettingsError, check_date_range, check_writable, load_settings
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def yesterday() -> dt.date:

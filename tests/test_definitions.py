@@ -39,6 +39,8 @@ def test_daily_schedule_runs_after_the_midnight_funding_settlement_and_backfills
     schedule = defs.resolve_schedule_def("daily_market_schedule")
     assert schedule.cron_schedule == "30 0 * * *"
     assert schedule.execution_timezone in (None, "UTC")
+    sensor = defs.resolve_sensor_def("missed_days_sensor")
+    assert sensor.job_name == "daily_market_job" and "missing day" in sensor.description
     graph = defs.resolve_asset_graph()
     partitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
     # Everything but the whole-history marts (episodes, status) is daily-partitioned.

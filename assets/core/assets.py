@@ -9,7 +9,8 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets.metadata import table_asset, window
+from assets import charts
+from assets.metadata import chart_metadata, table_asset, window
 from assets.store import history_start, store
 from pipelines.resources import MarketDataResource, WarehouseResource
 from warehouse.schemas import (
@@ -54,7 +55,8 @@ def core_basis_daily(context: dg.AssetExecutionContext, market: MarketDataResour
         min_dte=settings.basis.min_dte_for_annualised,
         tenor_days=settings.basis.constant_maturity_days,
     )
-    yield from store(context, warehouse, market.settings, CORE_BASIS_DAILY, frame, "raw.crypto_ohlcv, raw.instruments")
+    yield from store(context, warehouse, market.settings, CORE_BASIS_DAILY, frame, "raw.crypto_ohlcv, raw.instruments",
+                     **chart_metadata(context, charts.term_structure, frame, title="basis term structure"))
 
 
 @dg.asset(
@@ -73,7 +75,8 @@ def core_funding_daily(context: dg.AssetExecutionContext, market: MarketDataReso
     settlements = warehouse.warehouse.read_window(RAW_FUNDING, first, end)
     frame = funding_daily(settlements, f.rolling_short_days, f.rolling_long_days, f.zscore_days,
                           market.settings.correlation.min_fraction)
-    yield from store(context, warehouse, market.settings, CORE_FUNDING_DAILY, frame, "raw.funding", trim=True)
+    yield from store(context, warehouse, market.settings, CORE_FUNDING_DAILY, frame, "raw.funding", trim=True,
+                     **chart_metadata(context, charts.funding_apr, frame, title="funding APR per venue"))
 
 
 @dg.asset(
@@ -99,7 +102,9 @@ def core_perp_quarterly_spread(context: dg.AssetExecutionContext, market: Market
         window=s.anomaly.gap_window,
         min_fraction=s.correlation.min_fraction,
     )
-    yield from store(context, warehouse, market.settings, CORE_PERP_QUARTERLY_SPREAD, frame, "core.basis_daily, core.funding_daily", trim=True)
+    yield from store(context, warehouse, market.settings, CORE_PERP_QUARTERLY_SPREAD, frame,
+                     "core.basis_daily, core.funding_daily", trim=True,
+                     **chart_metadata(context, charts.premium_vs_basis, frame, title="perpetual premium vs quarterly basis"))
 
 
 @dg.asset(
@@ -158,7 +163,8 @@ def core_correlation_daily(context: dg.AssetExecutionContext, market: MarketData
     first = history_start(start, c.baseline_window, calendar)
     returns = warehouse.warehouse.read_window(CORE_RETURNS_DAILY, first, end)
     frame = pair_correlations(returns, pairs, c.short_window, c.baseline_window, c.min_fraction, c.high, c.moderate)
-    yield from store(context, warehouse, market.settings, CORE_CORRELATION_DAILY, frame, "core.returns_daily", trim=True)
+    yield from store(context, warehouse, market.settings, CORE_CORRELATION_DAILY, frame, "core.returns_daily", trim=True,
+                     **chart_metadata(context, charts.correlations, frame, title="short vs baseline correlation"))
 
 
 CORE_ASSETS = [core_basis_daily, core_funding_daily, core_perp_quarterly_spread, core_returns_daily, core_correlation_daily]

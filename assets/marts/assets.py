@@ -3,7 +3,8 @@
 import dagster as dg
 import polars as pl
 
-from assets.metadata import table_asset, table_definition_metadata, window
+from assets import charts
+from assets.metadata import chart_metadata, table_asset, table_definition_metadata, window
 from assets.store import history_start, store, store_all
 from pipelines.resources import MarketDataResource, WarehouseResource
 from warehouse.schemas import (
@@ -97,8 +98,10 @@ def marts_anomaly_episodes(context: dg.AssetExecutionContext, market: MarketData
     if frame.height == 0:
         frame = pl.DataFrame(schema=MARTS_ANOMALY_EPISODES.polars_schema)
     open_now = frame.filter(pl.col("open") & (pl.col("kind") == "anomaly")).height
+    btc = wh.query("SELECT date, close FROM core.returns_daily WHERE calendar = 'crypto' AND series = 'BTC' ORDER BY date")
     yield from store_all(context, warehouse, market.settings, MARTS_ANOMALY_EPISODES, frame, "marts.anomaly_daily",
-                         open_anomaly_episodes=open_now)
+                         open_anomaly_episodes=open_now,
+                         **chart_metadata(context, charts.episodes_on_price, btc, frame, title="anomaly episodes on BTC"))
 
 
 @dg.asset(

@@ -1,0 +1,99 @@
+"""The product's charts: warehouse frames in, altair charts out, rendered offline to PNG by vl-convert.
+
+Each function takes rows as stored in a warehouse table and returns one chart; nothing here reads or
+writes anything. The same charts appear on the materialisations in the Dagster UI and in `make report`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import altair as alt
+import polars as pl
+import vl_convert
+
+WIDTH = 640
+TABLE_1_PAIRS = ("btc_perp~btc_quarterly", "btc~gold", "btc~nasdaq")
+
+alt.data_transformers.disable_max_rows()
+
+
+def _subject(frame: pl.DataFrame, symbol: str) -> pl.Expr:
+    return pl.col("venue") + " " + pl.col(symbol)
+
+
+def premium_vs_basis(spread: pl.DataFrame) -> alt.VConcatChart:
+    """Perpetual premium against the nearest quarterly's basis per venue and perpetual, and the gap's z-score."""
+    rows = spread.with_columns(perpetual=_subject(spread, "perp_symbol"))
+    legs = rows.unpivot(index=["date", "perpetual"], on=["perp_premium", "quarterly_basis"], variable_name="leg",
+                        value_name="fraction")
+    lines = alt.Chart(legs).mark_line(strokeWidth=1.2).encode(
+        x=alt.X("date:T", title=None),
+        y=alt.Y("fraction:Q", title="fraction of spot", axis=alt.Axis(format="%")),
+        color=alt.Color("perpetual:N", title="venue, perpetual"),
+        strokeDash=alt.StrokeDash("leg:N", title="leg"),
+    ).properties(width=WIDTH, height=220, title="Perpetual premium vs quarterly basis")
+    z = alt.Chart(rows).mark_line(strokeWidth=1).encode(
+        x=alt.X("date:T", title=None), y=alt.Y("gap_z:Q", title="gap z-score"), color="perpetual:N",
+    ).properties(width=WIDTH, height=120, title="Gap z-score (divergence at |z| >= 3)")
+    threshold = alt.Chart(pl.DataFrame({"z": [-3.0, 3.0]})).mark_rule(color="#c00", strokeDash=[4, 3]).encode(y="z:Q")
+    return alt.vconcat(lines, z + threshold)
+
+
+def funding_apr(funding: pl.DataFrame) -> alt.Chart:
+    """Daily funding as an annual rate per venue and perpetual, with its 7-day mean."""
+    rows = funding.with_columns(perpetual=_subject(funding, "symbol"))
+    return alt.Chart(rows).mark_line(strokeWidth=1.2).encode(
+        x=alt.X("date:T", title=None),
+        y=alt.Y("apr_7d:Q", title="funding APR, 7-day mean", axis=alt.Axis(format="%")),
+        color=alt.Color("perpetual:N", title="venue, perpetual"),
+        tooltip=["date:T", "perpetual:N", alt.Tooltip("apr:Q", format=".1%"), alt.Tooltip("apr_7d:Q", format=".1%")],
+    ).properties(width=WIDTH, height=260, title="Funding APR per venue")
+
+
+def term_structure(basis: pl.DataFrame) -> alt.Chart:
+    """The basis term structure on the latest day: annualised basis against days to expiry per venue."""
+    latest = basis["date"].max()
+    rows = basis.filter((pl.col("date") == latest) & (pl.col("kind") == "future") & pl.col("basis_ann_simple").is_not_null())
+    rows = rows.with_columns(curve=pl.col("venue") + " " + pl.col("underlying") + " " + pl.col("symbol").str.extract(r":([^-]+)"))
+    return alt.Chart(rows).mark_line(point=True).encode(
+        x=alt.X("dte:Q", title="days to expiry"),
+        y=alt.Y("basis_ann_simple:Q", title="annualised basis", axis=alt.Axis(format="%")),
+        color=alt.Color("curve:N", title="venue, coin, margin"),
+        tooltip=["symbol:N", alt.Tooltip("dte:Q", format=".1f"), alt.Tooltip("basis_ann_simple:Q", format=".2%")],
+    ).properties(width=WIDTH, height=260, title=f"Basis term structure on {latest}")
+
+
+def correlations(correlation: pl.DataFrame, pairs: tuple[str, ...] = TABLE_1_PAIRS) -> alt.Chart:
+    """Short-window against baseline correlation for each pair of the article's Table 1."""
+    rows = correlation.filter(pl.col("pair").is_in(list(pairs))).unpivot(
+        index=["date", "pair"], on=["corr_short", "corr_baseline"], variable_name="window", value_name="correlation")
+    return alt.Chart(rows).mark_line(strokeWidth=1.2).encode(
+        x=alt.X("date:T", title=None),
+        y=alt.Y("correlation:Q", scale=alt.Scale(domain=[-1, 1])),
+        color=alt.Color("window:N", title="window"),
+    ).properties(width=WIDTH, height=130).facet(
+        row=alt.Row("pair:N", title=None), title="Short (30) vs baseline (180) correlation, Table 1 pairs")
+
+
+def episodes_on_price(btc: pl.DataFrame, episodes: pl.DataFrame) -> alt.LayerChart:
+    """BTC's close with the anomaly episodes shaded (context periods left out)."""
+    first, last = btc["date"].min(), btc["date"].max()
+    shaded = episodes.filter((pl.col("kind") == "anomaly") & (pl.col("end") >= first) & (pl.col("start") <= last))
+    shaded = shaded.with_columns(end_shown=pl.col("end") + dt.timedelta(days=1))
+    price = alt.Chart(btc).mark_line(color="#222", strokeWidth=1).encode(
+        x=alt.X("date:T", title=None), y=alt.Y("close:Q", title="BTC close, USD", scale=alt.Scale(zero=False)))
+    bands = alt.Chart(shaded).mark_rect(opacity=0.3).encode(
+        x="start:T", x2="end_shown:T", color=alt.Color("code:N", title="anomaly", legend=alt.Legend(labelLimit=320)),
+        tooltip=["code:N", "subject:N", "start:T", "end:T", alt.Tooltip("peak_severity:Q", format=".1f")])
+    return alt.layer(bands, price).properties(width=WIDTH, height=280, title="Anomaly episodes on the BTC price")
+
+
+def png(chart: alt.TopLevelMixin) -> bytes:
+    return vl_convert.vegalite_to_png(chart.to_json(), scale=1.5)
+
+
+def markdown_image(chart: alt.TopLevelMixin, alt_text: str) -> str:
+    """The chart as a Markdown image (an inline PNG): what Dagster shows in a materialisation's metadata."""
+    return f"![{alt_text}](data:image/png;base64,{base64.b64encode(png(chart)).decode()})"

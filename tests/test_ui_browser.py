@@ -1,0 +1,127 @@
+"""The Dagster UI as a person uses it, in a real browser (Debian's chromium driven by Playwright).
+
+`dagster dev` (webserver and daemon) serves the project's workspace on 127.0.0.1 from a fresh
+DAGSTER_HOME. The test opens the asset graph, finds the three groups, launches "Materialize all" for a
+short range on the sample market, waits for the backfill to finish, and reads the anomaly status asset's
+page. Screenshots are kept in `artifacts/` (asset-graph.png, anomaly-status.png).
+"""
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright import sync_api as playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+def wait_for(what: str, check, timeout: float, every: float = 1.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except OSError:
+            pass
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def dagster_ui(tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root; "
+                    "otherwise: sudo apt-get install chromium)")
+    home = tmp_path / "dagster_home"
+    (home / ".nux").mkdir(parents=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")  # the community pop-up would block clicks
+    (tmp_path / "tmp").mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(tmp_path / "tmp"),
+           "WAREHOUSE_DB": str(tmp_path / "warehouse.duckdb"), "GX_ANALYTICS_ENABLED": "false"}
+    env.pop("MARKET_SETTINGS", None)
+    env.pop("MARKET_SOURCE", None)
+    log = open(tmp_path / "dagster-dev.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                                "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)  # its own process group, so the daemon stops with it
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("the code location to load", lambda: any(
+            e["loadStatus"] == "LOADED" for e in graphql(url, "{ workspaceOrError { ... on Workspace { "
+                                                              "locationEntries { loadStatus } } } }")
+            ["workspaceOrError"]["locationEntries"]), timeout=120)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_a_person_materialises_the_whole_graph_from_the_ui(dagster_ui):
+    ARTIFACTS.mkdir(exist_ok=True)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    first, last = today - dt.timedelta(days=12), today - dt.timedelta(days=3)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        page.goto(f"{dagster_ui}/asset-groups", wait_until="networkidle")
+        wait_for("the raw, core and marts groups", lambda: all(
+            page.get_by_text(group, exact=True).first.is_visible() for group in ("raw", "core", "marts")), timeout=30)
+        time.sleep(1)  # let the graph settle before the screenshot
+        page.screenshot(path=str(ARTIFACTS / "asset-graph.png"))
+
+        page.get_by_role("button", name=re.compile(r"Materialize all…$")).click()
+        dialog = page.get_by_role("dialog")
+        assert "materialize 13 assets" in dialog.inner_text()
+        partitions = dialog.get_by_placeholder("No matching partitions")
+        partitions.fill(f"[{first}...{last}]")
+        partitions.press("Enter")
+        wait_for("10 partitions selected", lambda: "10 partitions" in dialog.inner_text(), timeout=10)
+        with page.expect_response(lambda r: "LaunchPartitionBackfill" in r.url) as response:
+            dialog.get_by_role("button", name=re.compile(r"Launch backfill$")).click()
+        backfill = response.value.json()["data"]["launchPartitionBackfill"]["backfillId"]
+
+        query = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status " \
+                "runs(limit: 10) { status tags { key value } } } } }"
+        done = wait_for("the backfill to finish", lambda: (lambda b: b if b["status"] not in ("REQUESTED",) else None)(
+            graphql(dagster_ui, query, {"id": backfill})["partitionBackfillOrError"]), timeout=600, every=3)
+        assert done["status"] == "COMPLETED_SUCCESS", done
+        ranged = [r for r in done["runs"] if {"key": "dagster/asset_partition_range_start", "value": str(first)} in r["tags"]]
+        assert len(ranged) == 1, "the range runs as one run (single-run backfill policy)"
+
+        page.goto(f"{dagster_ui}/assets/marts/anomaly_status", wait_until="networkidle")
+        body = page.locator("body")
+        wait_for("the anomaly status metadata", lambda: "active_pairs" in body.inner_text(), timeout=30)
+        text = body.inner_text()
+        assert f"{last} to {last}" in text  # dates covered: the latest complete day
+        assert "missed_days_sensor" in text and "daily_market_job" in text
+        page.screenshot(path=str(ARTIFACTS / "anomaly-status.png"), full_page=True)
+        browser.close()

@@ -1,0 +1,127 @@
+"""`make report`: one self-contained HTML page with every chart and the live Table 1.
+
+Reads the published warehouse (read-only, never the pipeline's own file) and writes
+`data/report.html` (or `--out`): the charts are inline PNG images, so the file can be mailed or opened
+anywhere without a server.
+
+    python -m warehouse.report [--database PATH] [--out PATH] [--days N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import html
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from assets import charts
+from pipelines.settings import load_settings
+
+from .serving import published_dir
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    title: str
+    png: bytes | None  # None: no rows to draw
+
+
+def figures(con: duckdb.DuckDBPyConnection, days: int = 365) -> list[Figure]:
+    """Every chart of the product, drawn from the last `days` days of the warehouse behind `con`."""
+    last = con.execute("SELECT max(date) FROM core.returns_daily").fetchone()[0]
+    since = (last or dt.date.today()) - dt.timedelta(days=days)
+
+    def rows(sql: str) -> pl.DataFrame:
+        return con.execute(sql, [since]).pl()
+
+    spread = rows("SELECT * FROM core.perp_quarterly_spread WHERE date >= ? ORDER BY date")
+    funding = rows("SELECT * FROM core.funding_daily WHERE date >= ? ORDER BY date")
+    basis = rows("SELECT * FROM core.basis_daily WHERE date >= ? ORDER BY date")
+    correlation = rows("SELECT * FROM core.correlation_daily WHERE date >= ? ORDER BY date")
+    btc = rows("SELECT date, close FROM core.returns_daily WHERE calendar = 'crypto' AND series = 'BTC' AND date >= ? "
+               "ORDER BY date")
+    episodes = con.execute("SELECT * FROM marts.anomaly_episodes").pl()
+    plan = [
+        ("premium_vs_basis", "Perpetual premium vs quarterly basis, per venue, with the gap's z-score", spread,
+         lambda: charts.premium_vs_basis(spread)),
+        ("funding_apr", "Funding APR per venue", funding, lambda: charts.funding_apr(funding)),
+        ("term_structure", "Basis term structure on the latest day", basis, lambda: charts.term_structure(basis)),
+        ("correlations", "Short vs baseline correlation for each Table 1 pair", correlation,
+         lambda: charts.correlations(correlation)),
+        ("episodes", "Anomaly episodes shaded on the BTC price", btc, lambda: charts.episodes_on_price(btc, episodes)),
+    ]
+    return [Figure(key, title, charts.png(build()) if frame.height else None) for key, title, frame, build in plan]
+
+
+def render(con: duckdb.DuckDBPyConnection, days: int = 365) -> str:
+    status = con.execute("SELECT asset_pair, typical_correlation, typical_label, current_correlation, current_label, "
+                         "condition, active, active_since, implication FROM marts.anomaly_status ORDER BY row").pl()
+    published = con.execute("SELECT max(published_at) FROM bi.publication").fetchone()[0] if _has_publication(con) else None
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Inverse correlation anomaly report</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}"
+        "img{max-width:100%}.active{background:#fdd}</style></head><body>",
+        "<h1>Inverse correlation anomaly report</h1>",
+        f"<p>Warehouse published {html.escape(str(published or 'unknown'))}; charts cover the last {days} days.</p>",
+        "<h2>Table 1, live</h2>", _table(status),
+    ]
+    for figure in figures(con, days):
+        parts.append(f"<h2>{html.escape(figure.title)}</h2>")
+        if figure.png is None:
+            parts.append(f"<p class='empty' data-chart='{figure.key}'>No rows to draw yet.</p>")
+        else:
+            encoded = base64.b64encode(figure.png).decode()
+            parts.append(f"<img data-chart='{figure.key}' alt='{html.escape(figure.title)}' "
+                         f"src='data:image/png;base64,{encoded}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _has_publication(con) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'bi' AND table_name = 'publication'"
+                       ).fetchone()[0] > 0
+
+
+def _table(frame: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = []
+    for row in frame.iter_rows(named=True):
+        cells = "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row.values())
+        body.append(f"<tr class='{'active' if row.get('active') else ''}'>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the HTML report of the published warehouse.")
+    default_db = published_dir(load_settings().warehouse_path) / "warehouse.duckdb"
+    parser.add_argument("--database", default=str(default_db))
+    parser.add_argument("--out", default=str(Path(load_settings().warehouse_path).parent / "report.html"))
+    parser.add_argument("--days", type=int, default=365)
+    args = parser.parse_args(argv)
+    if not Path(args.database).exists():
+        print(f"no published warehouse at {args.database}: run `make demo` (or a pipeline run) first", file=sys.stderr)
+        return 2
+    with duckdb.connect(args.database, read_only=True) as con:
+        page = render(con, args.days)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(page)
+    print(f"wrote {args.out} ({len(page) // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
