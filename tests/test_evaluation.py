@@ -6,6 +6,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
+from assets.marts.evaluation import context_reported_as_anomaly
 from pipelines.cli import evaluation_report
 
 END = dt.date(2023, 10, 31)
@@ -43,3 +44,18 @@ def test_no_context_period_is_reported_as_an_anomaly(evaluation):
     # The context labels are found, and they are kept apart from the anomalies.
     assert context.filter(pl.col("code") == "EXPIRY_CONVERGENCE")["detected"].item() > 0
     assert set(evaluation["anomalies"]["code"]).isdisjoint({"EXPIRY_CONVERGENCE", "FUNDING_PRESSURE"})
+
+
+def test_an_anomaly_on_the_perpetual_during_a_context_period_of_its_contract_is_counted():
+    """Context subjects name a contract, anomalies a perpetual: they meet on venue and coin."""
+    day = dt.date(2025, 3, 24)
+    truth = pl.DataFrame({
+        "code": ["EXPIRY_CONVERGENCE", "CRASH"], "subject": ["v:BTC/USDT:USDT-250328", "BTC"],
+        "start": [day, day], "end": [day + dt.timedelta(days=4), day], "kind": ["context", "anomaly"]})
+    detected = pl.DataFrame({
+        "code": ["PERP_QUARTERLY_DIVERGENCE", "PERP_QUARTERLY_DIVERGENCE", "CRASH"],
+        "subject": ["v:BTC/USDT:USDT", "w:BTC/USDT:USDT", "BTC"],
+        "start": [day + dt.timedelta(days=1)] * 2 + [day], "end": [day + dt.timedelta(days=2)] * 2 + [day],
+        "kind": ["anomaly"] * 3})
+    found = context_reported_as_anomaly(truth, detected, day - dt.timedelta(days=5), day + dt.timedelta(days=10))
+    assert found.select("subject", "context_code").rows() == [("v:BTC", "EXPIRY_CONVERGENCE")]

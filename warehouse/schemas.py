@@ -313,7 +313,7 @@ MARTS_ANOMALY_DAILY = TableSpec(
         C("date", pl.Date, "Observation date (trading date for cross-asset rules, UTC day otherwise)", False),
         C("code", pl.Utf8, "Rule code, e.g. PERP_QUARTERLY_DIVERGENCE, or a context label", False),
         C("kind", pl.Utf8, "anomaly, or context (EXPIRY_CONVERGENCE, FUNDING_PRESSURE: never counted as anomalies)", False),
-        C("subject", pl.Utf8, "What fired: BTC, venue:underlying, venue:contract or a pair such as btc~gold", False),
+        C("subject", pl.Utf8, "What fired: BTC, venue:perpetual, venue:contract or a pair such as btc~gold", False),
         C("calendar", pl.Utf8, "crypto (UTC days) or traditional (trading dates)", False),
         C("severity", pl.Float64, "Largest absolute z-score involved (Fisher z for correlation breaks)"),
         C("implication", pl.Utf8, "Trading implication of the rule"),

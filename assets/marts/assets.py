@@ -44,7 +44,7 @@ def upstream_quality(context: dg.AssetExecutionContext) -> str:
         "marts",
         MARTS_ANOMALY_DAILY,
         "Every anomaly rule of the domain reference evaluated per day and subject, one row per firing: the code, "
-        "the subject (BTC, venue:underlying, or a pair), the evidence that made it fire (returns, z-scores, premium, "
+        "the subject (BTC, venue:perpetual, venue:contract or a pair), the evidence that made it fire (returns, z-scores, premium, "
         "basis, funding, correlations, dte), severity (the largest z involved), the trading implication and the "
         "quality status of its inputs. Context labels (expiry convergence, funding pressure) have kind 'context'.",
         ["core/returns_daily", "core/perp_quarterly_spread", "core/funding_daily", "core/correlation_daily",

@@ -52,15 +52,21 @@ def false_episodes(truth: pl.DataFrame, detected: pl.DataFrame, start: dt.date, 
     return found.filter(~pl.col("found_id").is_in(matches["found_id"].implode())).drop("found_id")
 
 
+def venue_and_coin(subject: pl.Expr) -> pl.Expr:
+    """venue:BTC/USDT:USDT-250328 -> venue:BTC; subjects without a venue (BTC, btc~gold) unchanged."""
+    parts = subject.str.split(":")
+    coin = parts.list.get(1, null_on_oob=True).str.split("/").list.first()
+    return pl.when(parts.list.len() > 1).then(parts.list.first() + ":" + coin).otherwise(subject)
+
+
 def context_reported_as_anomaly(truth: pl.DataFrame, detected: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Anomaly episodes on the subject of a context period (expiry convergence, funding pressure) that
     overlap it and are not explained by a scripted anomaly: a context period reported as an anomaly."""
     context = truth.filter((pl.col("kind") == "context") & (pl.col("start") >= start) & (pl.col("end") <= end))
-    # A context subject is venue:contract or venue:underlying; anomalies are keyed by venue:underlying.
-    context = context.with_columns(
-        subject=pl.col("subject").str.split(":").list.first() + ":" + pl.col("subject").str.split(":").list.get(1).str.split("/").list.first()
-    )
-    unexplained = false_episodes(truth, detected, start, end)
+    # Context subjects are a dated contract or a perpetual (venue:BTC/USDT:USDT-250328, venue:BTC/USDT:USDT),
+    # anomalies a perpetual: both are compared on venue and coin.
+    context = context.with_columns(subject=venue_and_coin(pl.col("subject")))
+    unexplained = false_episodes(truth, detected, start, end).with_columns(subject=venue_and_coin(pl.col("subject")))
     pairs = unexplained.join(context.select("subject", c_start="start", c_end="end", context_code="code"), on="subject")
     return pairs.filter((pl.col("start") <= pl.col("c_end")) & (pl.col("c_start") <= pl.col("end")))
 
