@@ -13,19 +13,21 @@ import altair as alt
 import polars as pl
 import vl_convert
 
+from assets.core.spread import settle_of
+
 WIDTH = 640
 TABLE_1_PAIRS = ("btc_perp~btc_quarterly", "btc~gold", "btc~nasdaq")
 
 alt.data_transformers.disable_max_rows()
 
 
-def _subject(frame: pl.DataFrame, symbol: str) -> pl.Expr:
+def _subject(symbol: str) -> pl.Expr:
     return pl.col("venue") + " " + pl.col(symbol)
 
 
 def premium_vs_basis(spread: pl.DataFrame) -> alt.VConcatChart:
     """Perpetual premium against the nearest quarterly's basis per venue and perpetual, and the gap's z-score."""
-    rows = spread.with_columns(perpetual=_subject(spread, "perp_symbol"))
+    rows = spread.with_columns(perpetual=_subject("perp_symbol"))
     legs = rows.unpivot(index=["date", "perpetual"], on=["perp_premium", "quarterly_basis"], variable_name="leg",
                         value_name="fraction")
     lines = alt.Chart(legs).mark_line(strokeWidth=1.2).encode(
@@ -43,7 +45,7 @@ def premium_vs_basis(spread: pl.DataFrame) -> alt.VConcatChart:
 
 def funding_apr(funding: pl.DataFrame) -> alt.Chart:
     """Daily funding as an annual rate per venue and perpetual, with its 7-day mean."""
-    rows = funding.with_columns(perpetual=_subject(funding, "symbol"))
+    rows = funding.with_columns(perpetual=_subject("symbol"))
     return alt.Chart(rows).mark_line(strokeWidth=1.2).encode(
         x=alt.X("date:T", title=None),
         y=alt.Y("apr_7d:Q", title="funding APR, 7-day mean", axis=alt.Axis(format="%")),
@@ -56,7 +58,7 @@ def term_structure(basis: pl.DataFrame) -> alt.Chart:
     """The basis term structure on the latest day: annualised basis against days to expiry per venue."""
     latest = basis["date"].max()
     rows = basis.filter((pl.col("date") == latest) & (pl.col("kind") == "future") & pl.col("basis_ann_simple").is_not_null())
-    rows = rows.with_columns(curve=pl.col("venue") + " " + pl.col("underlying") + " " + pl.col("symbol").str.extract(r":([^-]+)"))
+    rows = rows.with_columns(curve=pl.col("venue") + " " + pl.col("underlying") + " " + settle_of(pl.col("symbol")))
     return alt.Chart(rows).mark_line(point=True).encode(
         x=alt.X("dte:Q", title="days to expiry"),
         y=alt.Y("basis_ann_simple:Q", title="annualised basis", axis=alt.Axis(format="%")),

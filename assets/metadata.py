@@ -8,6 +8,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from assets import charts
 from warehouse.schemas import TableSpec
 
 _TYPE_NAMES = {"DATE": "date", "TIMESTAMP": "timestamp (UTC)", "VARCHAR": "string", "DOUBLE": "float",
@@ -89,8 +90,6 @@ def window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
 def chart_metadata(context, build, frame: pl.DataFrame, *args, title: str) -> dict:
     """{"chart": the chart as an inline image} for a materialisation; nothing for an empty frame. A chart
     that cannot be drawn is logged and noted, never a reason to lose the run's data."""
-    from assets import charts
-
     if frame.height == 0:
         return {}
     try:

@@ -15,7 +15,7 @@ import time
 
 import dagster as dg
 
-from .sensors import RANGE_END_TAG, RANGE_START_TAG
+from .jobs import RANGE_END_TAG, RANGE_START_TAG
 from .settings import SettingsError, check_date_range, check_writable, load_settings
 
 

@@ -2,6 +2,10 @@
 
 import dagster as dg
 
+# Tags that make one run cover a range of daily partitions (what a single-run backfill sets).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
 daily_market_job = dg.define_asset_job(
     name="daily_market_job",
     selection=dg.AssetSelection.all(),

@@ -9,11 +9,8 @@ import duckdb
 
 from warehouse.serving import published_dir
 
-from .jobs import daily_market_job
+from .jobs import RANGE_END_TAG, RANGE_START_TAG, daily_market_job
 from .settings import load_settings
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def missing_days(last_stored: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date] | None:

@@ -107,9 +107,9 @@ def _fmt(value) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the HTML report of the published warehouse.")
-    default_db = published_dir(load_settings().warehouse_path) / "warehouse.duckdb"
-    parser.add_argument("--database", default=str(default_db))
-    parser.add_argument("--out", default=str(Path(load_settings().warehouse_path).parent / "report.html"))
+    warehouse_path = load_settings().warehouse_path
+    parser.add_argument("--database", default=str(published_dir(warehouse_path) / "warehouse.duckdb"))
+    parser.add_argument("--out", default=str(Path(warehouse_path).parent / "report.html"))
     parser.add_argument("--days", type=int, default=365)
     args = parser.parse_args(argv)
     if not Path(args.database).exists():

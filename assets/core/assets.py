@@ -124,13 +124,13 @@ def core_returns_daily(context: dg.AssetExecutionContext, market: MarketDataReso
     wh = warehouse.warehouse
     first = start - dt.timedelta(days=MAX_CALENDAR_GAP_DAYS)
     bars = wh.read_window(RAW_CRYPTO_OHLCV, first, end)
-    crypto = crypto_closes(bars, s.reference_venue, s.universe.underlyings)
-    crypto_returns = returns_on_calendar(crypto, utc_days(first, end - dt.timedelta(days=1)), "crypto")
     perp = reference_perp(bars, s.reference_venue)
+    crypto = crypto_closes(bars, s.reference_venue, s.universe.underlyings, perp)
+    crypto_returns = returns_on_calendar(crypto, utc_days(first, end - dt.timedelta(days=1)), "crypto")
     # The quarterly of the perpetual's own margin family (a venue may list USDT- and coin-margined ones).
     basis = wh.read_window(CORE_BASIS_DAILY, first, end).filter(
         (pl.col("venue") == s.reference_venue) & (pl.col("underlying") == "BTC") & (pl.col("kind") == "future")
-        & (settle_of(pl.col("symbol")) == (settle_of(pl.lit(perp)) if perp else pl.lit(None)))
+        & (settle_of(pl.col("symbol")) == settle_of(pl.lit(perp, dtype=pl.Utf8)))
     )
     quarterly = continuous_quarterly(basis, s.anomaly.divergence_min_dte, "BTC_QUARTERLY")
     traditional = wh.read_window(RAW_TRADITIONAL_OHLCV, first, end).select("date", "series", symbol="ticker", close="close")

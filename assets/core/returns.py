@@ -74,12 +74,13 @@ def is_linear(symbol: str) -> bool:
     return ":" in symbol and symbol.split(":")[1].split("-")[0] == quote
 
 
-def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...]) -> pl.DataFrame:
-    """date, series, symbol, close: the reference venue's spot per coin and its BTC perpetual (mark first)."""
+def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...], perp: str | None) -> pl.DataFrame:
+    """date, series, symbol, close: the reference venue's spot per coin and its BTC perpetual `perp` (mark first,
+    see `reference_perp`)."""
     on_venue = bars.filter(pl.col("venue") == venue)
     spot = on_venue.filter(pl.col("kind") == "spot").with_columns(series=pl.col("symbol").str.split("/").list.first())
     perp = (
-        on_venue.filter((pl.col("kind") == "perp") & (pl.col("symbol") == reference_perp(bars, venue)))
+        on_venue.filter((pl.col("kind") == "perp") & (pl.col("symbol") == perp))
         .sort(pl.col("price_type") != "mark")
         .group_by("date", maintain_order=True)
         .first()

@@ -150,7 +150,8 @@ def marts_published_warehouse(context: dg.AssetExecutionContext, warehouse: Ware
         "published_at": published.published_at.isoformat(timespec="seconds"),
         "rows": dg.MetadataValue.md("\n".join(f"- {name}: {n}" for name, n in published.rows.items())),
         "connect": dg.MetadataValue.md(
-            f"`duckdb -readonly {published.database}` or SQLAlchemy `duckdb:///{published.database}?access_mode=read_only`"
+            f"`duckdb -readonly {published.database}`, or SQLAlchemy URL `duckdb:///{published.database}` with "
+            '`connect_args={"read_only": True}`'
         ),
     })
 
