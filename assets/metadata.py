@@ -9,6 +9,9 @@ import dagster as dg
 import polars as pl
 
 from assets import charts
+from assets.reads import Reads
+from quality.checks import quality_check_specs
+from warehouse.formatting import markdown_table
 from warehouse.schemas import TableSpec
 
 _TYPE_NAMES = {"DATE": "date", "TIMESTAMP": "timestamp (UTC)", "VARCHAR": "string", "DOUBLE": "float",
@@ -33,36 +36,19 @@ def table_definition_metadata(spec: TableSpec) -> dict:
     }
 
 
-def table_asset(layer: str, spec: TableSpec, description: str, deps: tuple[str, ...] = (), kinds: set[str] | None = None,
-                partitioned: bool = True) -> dict:
+def table_asset(layer: str, spec: TableSpec, description: str, settings, partitions_def: dg.PartitionsDefinition,
+                reads: Reads | None = None, kinds: set[str] | None = None) -> dict:
     """The @asset arguments every table asset shares: key layer/table, group, description, column schema,
-    quality checks, kinds, dependencies, and (when partitioned) one partition per UTC day with
-    single-run backfills."""
-    from pipelines.partitions import DAILY
-    from quality.checks import quality_check_specs
-
-    partitioning = dict(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run()) if partitioned else {}
+    quality checks described with the settings in force, kinds, the dependencies its reads declare, and (for a
+    partitioned table) one partition per UTC day with single-run backfills."""
+    partitioning = (dict(partitions_def=partitions_def, backfill_policy=dg.BackfillPolicy.single_run())
+                    if spec.partitioned else {})
     return dict(
         name=spec.name, key_prefix=[layer], group_name=layer, description=description,
-        metadata=table_definition_metadata(spec), check_specs=quality_check_specs(spec),
-        kinds=(kinds or {"polars", "duckdb"}) | {"great_expectations"}, deps=[dg.AssetKey(d.split("/")) for d in deps], **partitioning,
+        metadata=table_definition_metadata(spec), check_specs=quality_check_specs(spec, settings),
+        kinds=(kinds or {"polars", "duckdb"}) | {"great_expectations"},
+        deps=reads.deps(spec.partitioned) if reads else [], **partitioning,
     )
-
-
-def markdown_table(frame: pl.DataFrame, rows: int = 5) -> str:
-    head = frame.head(rows)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    for row in head.iter_rows():
-        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 def materialization(spec: TableSpec, frame: pl.DataFrame, start: dt.date, end: dt.date, **extra) -> dg.MaterializeResult:

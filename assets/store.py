@@ -1,16 +1,17 @@
 """Validating an asset's window, writing it to the warehouse and describing it, shared by every layer."""
 
 import datetime as dt
-import math
 
 import dagster as dg
 import polars as pl
 
 from quality.checks import check_results
-from quality.gate import prepare, validate
+from quality.gate import validate_window
 from warehouse.schemas import TableSpec
 
-from .metadata import markdown_table, materialization, window
+from warehouse.formatting import markdown_table
+
+from .metadata import materialization, window
 
 
 def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpec, frame: pl.DataFrame,
@@ -54,7 +55,7 @@ def store_all(context: dg.AssetExecutionContext, warehouse, settings, spec: Tabl
 
 def _gate(spec, frame, history, settings, start, end, source):
     """Run the table's suites; on an error-tier failure yield the check results and fail the step."""
-    report = validate(spec, prepare(spec, frame, history, settings, start, end), settings)
+    report = validate_window(spec, frame, history=history, settings=settings, start=start, end=end)
     results = check_results(report)
     if not report.passed("error"):
         yield from results
@@ -69,13 +70,3 @@ def _gate(spec, frame, history, settings, start, end, source):
 def stored_before(warehouse, spec: TableSpec, start: dt.date, days: int = 10) -> pl.DataFrame:
     """The stored rows of the `days` before `start`: context for checks that compare with yesterday."""
     return warehouse.warehouse.read_window(spec, start - dt.timedelta(days=days), start)
-
-
-def history_start(start: dt.date, observations: int, calendar: str) -> dt.date:
-    """First day to read so that a window of `observations` ending at `start` is complete: UTC days on
-    the crypto calendar; on the traditional calendar, trading dates (about 252 a year) plus holidays."""
-    if calendar == "crypto":
-        days = observations + 1
-    else:
-        days = math.ceil((observations + 1) * 365 / 250) + 7
-    return start - dt.timedelta(days=days)

@@ -24,7 +24,8 @@ import yaml  # noqa: E402
 
 from fake_venues import Venues  # noqa: E402
 from fake_yahoo import YahooServer, sample_series  # noqa: E402
-from pipelines.cli import materialize_range  # noqa: E402
+from pipelines.run import materialize_range
+from pipelines.settings import load_settings  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
 DAY = dt.date(2025, 4, 2)
@@ -44,7 +45,7 @@ def main() -> None:
             venues.reset_counts()
             yahoo.requests.clear()
             began = time.perf_counter()
-            assert materialize_range(start, DAY, instance=instance).success
+            assert materialize_range(start, DAY, load_settings(), instance=instance).success
             counts = venues.request_counts()
             rows.append((label, *(counts[v] for v in ("binance", "bybit", "okx", "deribit")), len(yahoo.requests),
                          time.perf_counter() - began))

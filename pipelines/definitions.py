@@ -1,27 +1,48 @@
-"""The Dagster code location: every asset, check, job, schedule and resource of the product."""
+"""The Dagster code location: every asset, check, job, schedule, sensor and resource of the product.
+
+The settings are loaded once, here, and handed to everything else: to the asset factories (partitions,
+look-backs, check descriptions) and, through the resources, to the code that runs.
+"""
+
+import warnings
 
 import dagster as dg
 
-from assets.core.assets import CORE_ASSETS
-from assets.marts.assets import MART_ASSETS
-from assets.raw.assets import RAW_ASSETS
+from assets.core.assets import build_core_assets
+from assets.marts.assets import build_mart_assets
+from assets.raw.assets import build_raw_assets
+from pipelines.jobs import build_daily_job, build_daily_schedule
+from pipelines.resources import build_resources
+from pipelines.sensors import build_missed_days_sensor
+from pipelines.settings import Settings, load_settings
 
-from .jobs import daily_market_job, daily_market_schedule
-from .resources import build_resources
-from .sensors import missed_days_sensor
-from .settings import Settings, load_settings
+# Single-run backfills (BackfillPolicy) are flagged beta by Dagster; they are a deliberate choice here,
+# so the warning would only be noise in every run and test.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """One partition per UTC day from the first day of history in the settings."""
+    return dg.DailyPartitionsDefinition(start_date=settings.history_start.isoformat(), timezone="UTC", fmt="%Y-%m-%d")
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    partitions = daily_partitions(settings)
+    job = build_daily_job()
     return dg.Definitions(
-        assets=[*RAW_ASSETS, *CORE_ASSETS, *MART_ASSETS],
-        jobs=[daily_market_job],
-        schedules=[daily_market_schedule],
-        sensors=[missed_days_sensor],
+        assets=[*build_raw_assets(settings, partitions), *build_core_assets(settings, partitions),
+                *build_mart_assets(settings, partitions)],
+        jobs=[job],
+        schedules=[build_daily_schedule(job)],
+        sensors=[build_missed_days_sensor(job, settings.warehouse_path)],
         resources=build_resources(settings),
         # One process writes the DuckDB file at a time: steps run one after another in the run's process.
         executor=dg.in_process_executor,
     )
 
 
-defs = build_definitions(load_settings())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location the UI and the daemon load (workspace.yaml): the settings of this deployment
+    ($MARKET_SETTINGS, $MARKET_SOURCE, $WAREHOUSE_DB), loaded when Dagster loads the location, not on import."""
+    return build_definitions(load_settings())

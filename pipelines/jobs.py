@@ -5,18 +5,24 @@ import dagster as dg
 # Tags that make one run cover a range of daily partitions (what a single-run backfill sets).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+DAILY_JOB = "daily_market_job"
 
-daily_market_job = dg.define_asset_job(
-    name="daily_market_job",
-    selection=dg.AssetSelection.all(),
-    description="Ingest one UTC day (or a range, as one run) and rebuild every table downstream of it.",
-)
 
-# Funding settles at 00:00 UTC; 00:30 leaves the venues time to publish the day's last settlement.
-daily_market_schedule = dg.build_schedule_from_partitioned_job(
-    daily_market_job,
-    hour_of_day=0,
-    minute_of_hour=30,
-    name="daily_market_schedule",
-    description="Every day at 00:30 UTC, after the 00:00 funding settlement: materialise the UTC day that just closed.",
-)
+def build_daily_job():
+    return dg.define_asset_job(
+        name=DAILY_JOB,
+        selection=dg.AssetSelection.all(),
+        description="Ingest one UTC day (or a range, as one run) and rebuild every table downstream of it.",
+    )
+
+
+def build_daily_schedule(job) -> dg.ScheduleDefinition:
+    # Funding settles at 00:00 UTC; 00:30 leaves the venues time to publish the day's last settlement.
+    return dg.build_schedule_from_partitioned_job(
+        job,
+        hour_of_day=0,
+        minute_of_hour=30,
+        name="daily_market_schedule",
+        description="Every day at 00:30 UTC, after the 00:00 funding settlement: materialise the UTC day that just "
+        "closed.",
+    )

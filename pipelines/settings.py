@@ -68,15 +68,14 @@ class UniverseSettings(_Section):
 
 
 class BasisSettings(_Section):
-    min_dte_for_annualised: float = Field(3.0, description="Annualised basis is null below this dte (days).")
-    constant_maturity_days: float = Field(90.0, description="Tenor of the constant-maturity basis (days).")
+    min_dte_for_annualised: float = Field(3.0, gt=0, description="Annualised basis is null below this dte (days).")
+    constant_maturity_days: float = Field(90.0, gt=0, description="Tenor of the constant-maturity basis (days).")
 
 
 class FundingSettings(_Section):
-    rolling_short_days: int = 7
-    rolling_long_days: int = 30
-    zscore_days: int = Field(180, description="Trailing window of the daily funding z-score (days).")
-    max_abs_rate: float = Field(0.03, description="Quality bound on abs(rate) per settlement.")
+    rolling_short_days: int = Field(7, ge=1, description="Short rolling mean of daily funding (days).")
+    rolling_long_days: int = Field(30, ge=1, description="Long rolling mean of daily funding (days).")
+    zscore_days: int = Field(180, ge=2, description="Trailing window of the daily funding z-score (days).")
 
 
 class PairSetting(_Section):
@@ -99,34 +98,52 @@ DEFAULT_PAIRS = (
 
 class CorrelationSettings(_Section):
     pairs: tuple[PairSetting, ...] = DEFAULT_PAIRS
-    short_window: int = 30
-    baseline_window: int = 180
-    min_fraction: float = Field(0.8, description="A window needs this share of its observations.")
-    high: float = 0.6
-    moderate: float = 0.3
+    short_window: int = Field(30, ge=2, description="Short (current) correlation window, in observations.")
+    baseline_window: int = Field(180, ge=2, description="Baseline (typical) correlation window, in observations.")
+    min_fraction: float = Field(0.8, gt=0, le=1, description="A window needs this share of its observations.")
+    high: float = Field(0.6, gt=0, le=1, description="abs(correlation) at or above this is 'high'.")
+    moderate: float = Field(0.3, gt=0, le=1, description="abs(correlation) at or above this (below high) is moderate.")
+
+    @model_validator(mode="after")
+    def _check_order(self) -> "CorrelationSettings":
+        if self.short_window >= self.baseline_window:
+            raise ValueError(f"short_window ({self.short_window}) must be below baseline_window ({self.baseline_window})")
+        if self.moderate >= self.high:
+            raise ValueError(f"moderate ({self.moderate}) must be below high ({self.high})")
+        return self
 
 
 class AnomalySettings(_Section):
-    return_horizon: int = Field(5, description="n of z_X(n), in observations of the rule's calendar.")
-    sigma_window: int = Field(180, description="Trailing observations for sigma_X.")
-    sigma_min_obs: int = Field(144, description="Fewest observations for sigma_X, else null.")
-    crash_z: float = Field(-2.0, description="z_BTC at or below this is a BTC crash.")
-    nasdaq_fall_z: float = Field(-1.5, description="z_Nasdaq at or below this is a Nasdaq fall.")
-    gold_up_z: float = 1.0
-    gold_down_z: float = -1.0
-    rotation_nasdaq_z: float = -2.0
-    rotation_btc_abs_z: float = 0.5
-    divergence_gap_z: float = 3.0
-    divergence_min_leg: float = Field(0.005, description="Both legs at least this size, opposite signs.")
-    divergence_min_dte: float = Field(7.0, description="Nearest quarterly used for the gap has dte >= this.")
-    gap_window: int = 180
-    liquidation_gap: float = Field(0.01, description="Perp premium below quarterly basis by at least this.")
-    liquidation_z: float = -2.0
-    correlation_break_diff: float = 0.5
-    correlation_flip_abs: float = 0.3
-    expiry_window_days: float = 7.0
-    funding_pressure_apr: float = 0.5
-    funding_pressure_z: float = 3.0
+    """Thresholds of the anomaly rules. Signs are checked: a crash threshold is a negative z, a rise positive."""
+
+    return_horizon: int = Field(5, ge=1, description="n of z_X(n), in observations of the rule's calendar.")
+    sigma_window: int = Field(180, ge=2, description="Trailing observations for sigma_X.")
+    sigma_min_obs: int = Field(144, ge=2, description="Fewest observations for sigma_X, else null.")
+    crash_z: float = Field(-2.0, lt=0, description="z_BTC at or below this is a BTC crash.")
+    nasdaq_fall_z: float = Field(-1.5, lt=0, description="z_Nasdaq at or below this is a Nasdaq fall.")
+    gold_up_z: float = Field(1.0, gt=0, description="z_gold at or above this: gold rose (flight to safety).")
+    gold_down_z: float = Field(-1.0, lt=0, description="z_gold at or below this: gold fell (broad liquidation).")
+    rotation_nasdaq_z: float = Field(-2.0, lt=0, description="z_Nasdaq at or below this for capital rotation.")
+    rotation_btc_abs_z: float = Field(0.5, gt=0, description="abs(z_BTC) at or below this: BTC sideways.")
+    divergence_gap_z: float = Field(3.0, gt=0, description="abs(z) of the perp/quarterly gap that is a divergence.")
+    divergence_min_leg: float = Field(0.005, gt=0, description="Both legs at least this size, opposite signs.")
+    divergence_min_dte: float = Field(7.0, ge=0, description="Nearest quarterly used for the gap has dte >= this.")
+    gap_window: int = Field(180, ge=2, description="Trailing days of the gap's z-score.")
+    liquidation_gap: float = Field(0.01, gt=0, description="Perp premium below quarterly basis by at least this.")
+    liquidation_z: float = Field(-2.0, lt=0, description="BTC 1-day z at or below this for a liquidation.")
+    correlation_break_diff: float = Field(0.5, gt=0, le=2, description="Short minus baseline correlation that is a break.")
+    correlation_flip_abs: float = Field(0.3, gt=0, le=1, description="Both windows at least this size for a sign flip.")
+    expiry_window_days: float = Field(7.0, gt=0, description="Days to expiry within which convergence is context.")
+    funding_pressure_apr: float = Field(0.5, gt=0, description="abs(funding APR) beyond this is funding pressure.")
+    funding_pressure_z: float = Field(3.0, gt=0, description="abs(funding z) beyond this is funding pressure.")
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> "AnomalySettings":
+        if self.sigma_min_obs > self.sigma_window:
+            raise ValueError(f"sigma_min_obs ({self.sigma_min_obs}) cannot exceed sigma_window ({self.sigma_window})")
+        if self.gold_down_z >= self.gold_up_z:
+            raise ValueError(f"gold_down_z ({self.gold_down_z}) must be below gold_up_z ({self.gold_up_z})")
+        return self
 
 
 class TradeSettings(_Section):
@@ -136,9 +153,9 @@ class TradeSettings(_Section):
 
 
 class QualitySettings(_Section):
-    max_abs_funding_rate: float = Field(0.03, description="abs(rate) per settlement above this fails.")
+    max_abs_funding_rate: float = Field(0.03, gt=0, description="abs(rate) per settlement above this fails.")
     unit_error_move: float = Field(
-        0.5, description="A day-over-day log move beyond this that reverses the next day is a unit error."
+        0.5, gt=0, description="A day-over-day log move beyond this that reverses the next day is a unit error."
     )
 
 
@@ -225,7 +242,13 @@ def load_settings(path: str | os.PathLike | None = None, **overrides) -> Setting
         file = Path(path)
         if not file.is_file():
             raise SettingsError(f"settings file {file} does not exist (set by MARKET_SETTINGS or argument)")
-        data = yaml.safe_load(file.read_text()) or {}
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise SettingsError(f"settings file {file} is not valid YAML{where}: {problem}") from None
         if not isinstance(data, dict):
             raise SettingsError(f"settings file {file} must hold a mapping of setting names to values")
     if os.environ.get("MARKET_SOURCE"):

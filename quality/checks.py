@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.metadata import markdown_table
-from pipelines.settings import Settings
+from warehouse.formatting import markdown_table
 from warehouse.schemas import TableSpec
 
 from .gate import QualityReport
@@ -21,23 +20,23 @@ from .suites import SUITES
 GATE, WATCH = "quality_gate", "quality_watch"
 
 
-def _rule_list(spec: TableSpec, tier: str) -> str:
-    rules = [r for r in SUITES[spec.qualified](Settings()) if r.tier == tier]
+def _rule_list(spec: TableSpec, tier: str, settings) -> str:
+    rules = [r for r in SUITES[spec.qualified](settings) if r.tier == tier]
     return "\n".join(f"- {r.name}: {r.why}" for r in rules)
 
 
-def quality_check_specs(spec: TableSpec) -> list[dg.AssetCheckSpec]:
+def quality_check_specs(spec: TableSpec, settings) -> list[dg.AssetCheckSpec]:
     key = dg.AssetKey([spec.schema, spec.name])
     return [
         dg.AssetCheckSpec(
             GATE, asset=key, blocking=True,
             description=f"Blocking great-expectations suite on {spec.qualified}; the window is written only "
-            f"when every expectation passes:\n{_rule_list(spec, 'error')}",
+            f"when every expectation passes:\n{_rule_list(spec, 'error', settings)}",
         ),
         dg.AssetCheckSpec(
             WATCH, asset=key, blocking=False,
             description=f"Warning-level expectations on {spec.qualified}, reported but never blocking:\n"
-            f"{_rule_list(spec, 'warn') or '- none'}",
+            f"{_rule_list(spec, 'warn', settings) or '- none'}",
         ),
     ]
 

@@ -146,3 +146,9 @@ def validate(spec: TableSpec, frames: dict[str, pl.DataFrame], settings: Setting
             )
     report.seconds = time.perf_counter() - began
     return report
+
+
+def validate_window(spec: TableSpec, rows: pl.DataFrame, *, history: pl.DataFrame | None, settings,
+                    start: dt.date, end: dt.date) -> QualityReport:
+    """Validate the rows about to replace [start, end) of `spec`, with stored `history` as context."""
+    return validate(spec, prepare(spec, rows, history, settings, start, end), settings)

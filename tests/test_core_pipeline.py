@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.cli import materialize_range
+from pipelines.run import materialize_range
+from pipelines.settings import load_settings
 from warehouse.db import Warehouse
 from warehouse.schemas import CORE_TABLES
 
@@ -22,7 +23,7 @@ def built(tmp_path_factory):
     mp.delenv("MARKET_SETTINGS", raising=False)
     mp.delenv("MARKET_SOURCE", raising=False)
     instance = dg.DagsterInstance.ephemeral()
-    result = materialize_range(START, END, instance=instance)
+    result = materialize_range(START, END, load_settings(), instance=instance)
     yield Warehouse(path), instance, result
     mp.undo()
 
@@ -84,7 +85,7 @@ def test_a_single_day_rerun_reproduces_the_range_run(built):
     last bits of rolling sums, which polars accumulates incrementally)."""
     wh, instance, _ = built
     before = {spec.name: wh.read_window(spec, END, END + dt.timedelta(days=1)) for spec in CORE_TABLES}
-    result = materialize_range(END, END, instance=instance)
+    result = materialize_range(END, END, load_settings(), instance=instance)
     assert result.success
     for spec in CORE_TABLES:
         after = wh.read_window(spec, END, END + dt.timedelta(days=1))

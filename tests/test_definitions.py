@@ -2,14 +2,13 @@ import warnings
 
 import dagster as dg
 
+from pipelines.definitions import build_definitions
 from pipelines.settings import Settings
 
 
 def test_definitions_load_without_deprecation_warnings_and_list_assets():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        from pipelines.definitions import build_definitions
-
         defs = build_definitions(Settings())
         keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
         defs.resolve_job_def("daily_market_job")
@@ -19,8 +18,6 @@ def test_definitions_load_without_deprecation_warnings_and_list_assets():
 
 
 def test_every_asset_has_description_group_kinds_and_schema():
-    from pipelines.definitions import build_definitions
-
     defs = build_definitions(Settings())
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
@@ -33,8 +30,6 @@ def test_every_asset_has_description_group_kinds_and_schema():
 
 
 def test_daily_schedule_runs_after_the_midnight_funding_settlement_and_backfills_are_one_run():
-    from pipelines.definitions import build_definitions
-
     defs = build_definitions(Settings())
     schedule = defs.resolve_schedule_def("daily_market_schedule")
     assert schedule.cron_schedule == "30 0 * * *"

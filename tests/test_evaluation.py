@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from assets.marts.evaluation import context_reported_as_anomaly
-from pipelines.cli import evaluation_report
+from pipelines.evaluation import evaluation_report
+from pipelines.settings import load_settings
 
 END = dt.date(2023, 10, 31)
 YEARS = 0.75
@@ -19,7 +20,7 @@ def evaluation(tmp_path_factory):
     mp.delenv("MARKET_SETTINGS", raising=False)
     mp.delenv("MARKET_SOURCE", raising=False)
     path = tmp_path_factory.mktemp("evaluation") / "warehouse.duckdb"
-    yield evaluation_report(END, YEARS, str(path))
+    yield evaluation_report(END, YEARS, load_settings(source="sample", warehouse_path=str(path)))
     mp.undo()
 
 

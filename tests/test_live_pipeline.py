@@ -9,7 +9,8 @@ import yaml
 
 from fake_venues import Fault, Venues
 from fake_yahoo import YahooServer, sample_series
-from pipelines.cli import materialize_range
+from pipelines.run import materialize_range
+from pipelines.settings import load_settings
 from pipelines.settings import Settings
 from warehouse.db import Warehouse
 from warehouse.schemas import CORE_CORRELATION_DAILY, MARTS_ANOMALY_STATUS, RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_TRADITIONAL_OHLCV
@@ -43,7 +44,7 @@ def live(servers, warehouse_path, tmp_path, monkeypatch):
 
 def test_the_whole_pipeline_materialises_from_the_live_sources(live, warehouse_path):
     venues, _ = live
-    result = materialize_range(START, END, instance=dg.DagsterInstance.ephemeral())
+    result = materialize_range(START, END, load_settings(), instance=dg.DagsterInstance.ephemeral())
     assert result.success
     wh = Warehouse(warehouse_path)
     bars = wh.read_window(RAW_CRYPTO_OHLCV)
@@ -69,11 +70,11 @@ def test_a_venue_failing_for_good_stops_the_run_and_keeps_what_was_stored(live, 
     venues, _ = live
     instance = dg.DagsterInstance.ephemeral()
     window = (dt.date(2025, 4, 1), dt.date(2025, 4, 4))
-    assert materialize_range(*window, instance=instance).success
+    assert materialize_range(*window, load_settings(), instance=instance).success
     wh = Warehouse(warehouse_path)
     before = wh.read_window(RAW_CRYPTO_OHLCV)
     venues["okx"].faults.append(Fault("/api/v5/market/candles", 500, "<html>500</html>", times=None))
-    result = materialize_range(*window, instance=instance, raise_on_error=False)
+    result = materialize_range(*window, load_settings(), instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "raw__crypto_ohlcv" in failure.step_key

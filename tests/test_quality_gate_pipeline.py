@@ -7,7 +7,7 @@ import polars as pl
 
 from assets.raw.sources.sample import SampleMarket
 from pipelines.definitions import build_definitions
-from pipelines.resources import MarketDataResource
+from assets.resources import SampleMarketResource
 from pipelines.settings import load_settings
 from warehouse.db import Warehouse
 from warehouse.schemas import CORE_TABLES, MARTS_TABLES, RAW_FUNDING
@@ -33,7 +33,7 @@ class FundingSpike:
         return rows.with_columns(rate=pl.when(bad).then(0.05).otherwise(pl.col("rate")))
 
 
-class CorruptMarket(MarketDataResource):
+class CorruptMarket(SampleMarketResource):
     def crypto(self):
         return FundingSpike(super().crypto())
 
@@ -56,7 +56,7 @@ def test_failed_gate_blocks_downstream_and_keeps_stored_tables(warehouse_path):
     before = {spec.qualified: wh.read_window(spec) for spec in guarded}
     assert before["marts.anomaly_status"].height == 3
 
-    result = run(instance, CorruptMarket())
+    result = run(instance, CorruptMarket.from_settings(load_settings()))
     assert not result.success
     # The failed expectation is named in the run's output, with the offending row.
     evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]

@@ -7,7 +7,10 @@ import polars as pl
 import pytest
 
 from assets.raw.sources.sample import SampleMarket
-from pipelines.cli import main, materialize_range
+from pipelines.cli import main
+from pipelines.definitions import build_definitions
+from pipelines.run import materialize_range
+from pipelines.settings import load_settings
 from warehouse.db import Warehouse
 from warehouse.schemas import (
     CORE_TABLES,
@@ -27,9 +30,6 @@ def raw_selection():
 
 
 def run_raw(instance):
-    from pipelines.definitions import build_definitions
-    from pipelines.settings import load_settings
-
     defs = build_definitions(load_settings())
     job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={
         dg.AssetKey(["raw", t.name]) for t in RAW_TABLES
@@ -69,16 +69,16 @@ def test_raw_layer_for_a_range_lands_in_one_run_and_matches_the_source(warehouse
 def test_re_running_the_whole_job_leaves_identical_tables(warehouse_path):
     instance = dg.DagsterInstance.ephemeral()
     every_table = (*RAW_TABLES, *CORE_TABLES, *MARTS_TABLES)
-    assert materialize_range(START, END, instance=instance).success
+    assert materialize_range(START, END, load_settings(), instance=instance).success
     wh = Warehouse(warehouse_path)
     first = {spec.qualified: wh.read_window(spec) for spec in every_table}
-    assert materialize_range(START, END, instance=instance).success
+    assert materialize_range(START, END, load_settings(), instance=instance).success
     for spec in every_table:
         assert wh.read_window(spec).equals(first[spec.qualified]), spec.qualified
 
 
 def test_the_job_over_a_range_through_the_cli_entry_point(warehouse_path):
-    result = materialize_range(START, START + dt.timedelta(days=2), instance=dg.DagsterInstance.ephemeral())
+    result = materialize_range(START, START + dt.timedelta(days=2), load_settings(), instance=dg.DagsterInstance.ephemeral())
     assert result.success
     assert Warehouse(warehouse_path).read_window(RAW_FUNDING)["date"].n_unique() == 3
 

@@ -9,8 +9,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipelines.cli import materialize_range
-from pipelines.sensors import missed_days_sensor, missing_days
+from pipelines.run import materialize_range
+from pipelines.settings import load_settings
+from pipelines.definitions import build_definitions
+from pipelines.sensors import missing_days
 from warehouse.report import main as report_main
 from warehouse.serving import published_dir
 
@@ -29,7 +31,7 @@ def materialised(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WAREHOUSE_DB", str(path))
         patch.delenv("MARKET_SETTINGS", raising=False)
-        result = materialize_range(dt.date(2025, 1, 1), dt.date(2025, 4, 30), instance=dg.DagsterInstance.ephemeral())
+        result = materialize_range(dt.date(2025, 1, 1), dt.date(2025, 4, 30), load_settings(), instance=dg.DagsterInstance.ephemeral())
     assert result.success
     return path, result
 
@@ -83,10 +85,11 @@ def test_the_sensor_asks_for_every_missed_day_in_one_run(tmp_path, monkeypatch):
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("WAREHOUSE_DB", str(path))
     monkeypatch.delenv("MARKET_SETTINGS", raising=False)
+    missed_days_sensor = build_definitions(load_settings()).resolve_sensor_def("missed_days_sensor")
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral())
     assert "nothing published yet" in missed_days_sensor(context).skip_message
     today = dt.datetime.now(dt.timezone.utc).date()
-    assert materialize_range(today - dt.timedelta(days=9), today - dt.timedelta(days=6),
+    assert materialize_range(today - dt.timedelta(days=9), today - dt.timedelta(days=6), load_settings(),
                              instance=dg.DagsterInstance.ephemeral()).success
     with duckdb.connect(str(published_dir(path) / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT max(date) FROM raw.crypto_ohlcv").fetchone()[0] == today - dt.timedelta(days=6)

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 import sqlalchemy
 
-from pipelines.cli import materialize_range
+from pipelines.run import materialize_range
+from pipelines.settings import load_settings
 from warehouse import dictionary
 from warehouse.serving import published_dir
 from warehouse.sql import ReadOnlyError, check_read_only, main as sql_main
@@ -61,7 +62,7 @@ def state_of(db) -> list:
 @pytest.fixture
 def published(warehouse_path):
     instance = dg.DagsterInstance.ephemeral()
-    assert materialize_range(*FIRST, instance=instance).success
+    assert materialize_range(*FIRST, load_settings(), instance=instance).success
     return published_dir(warehouse_path) / "warehouse.duckdb", instance
 
 
@@ -80,7 +81,7 @@ def test_a_reader_holding_the_published_warehouse_open_does_not_block_a_run(publ
         while not all(r[1].exists() for r in readers.values()) and time.time() < deadline:
             time.sleep(0.05)
         assert all(r[1].exists() for r in readers.values()), "a reader never started"
-        assert materialize_range(FIRST[0], SECOND_END, instance=instance).success
+        assert materialize_range(FIRST[0], SECOND_END, load_settings(), instance=instance).success
         time.sleep(0.5)  # let the polling reader open the new copy a few times
     finally:
         for process, _, stop, _ in readers.values():

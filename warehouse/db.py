@@ -143,6 +143,16 @@ class Warehouse:
                 return pl.DataFrame(schema=spec.polars_schema)
             return con.execute(sql, params).pl().cast(spec.polars_schema)
 
+    def exists(self, spec: TableSpec) -> bool:
+        """Whether the table has been created (by a first write) in this warehouse file."""
+        if not self.path.exists():
+            return False
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [spec.schema, spec.name],
+            ).fetchone()[0] > 0
+
     def query(self, sql: str, params: Sequence | None = None) -> pl.DataFrame:
         with self.connect(read_only=True) as con:
             return con.execute(sql, params or []).pl()

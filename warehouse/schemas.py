@@ -49,6 +49,8 @@ class TableSpec:
     key: tuple[str, ...]
     # The column a daily partition is defined on: a run for [start, end) replaces exactly these rows.
     partition_column: str = "date"
+    # False for tables rebuilt whole from history on every run (episodes, the live Table 1).
+    partitioned: bool = True
 
     @property
     def qualified(self) -> str:
@@ -342,6 +344,7 @@ MARTS_ANOMALY_EPISODES = TableSpec(
     ),
     key=("code", "subject", "start"),
     partition_column="start",
+    partitioned=False,
 )
 
 MARTS_ANOMALY_STATUS = TableSpec(
@@ -369,6 +372,7 @@ MARTS_ANOMALY_STATUS = TableSpec(
     ),
     key=("row",),
     partition_column="as_of",
+    partitioned=False,
 )
 
 MARTS_TABLES = (MARTS_ANOMALY_DAILY, MARTS_ANOMALY_EPISODES, MARTS_ANOMALY_STATUS)

@@ -41,8 +41,6 @@ IMPLICATIONS = {
     "EXPIRY_CONVERGENCE": "Context: a quarterly converging to spot into expiry; the intended outcome, not an anomaly.",
     "FUNDING_PRESSURE": "Context: the funding mechanism correcting leverage while the perp/quarterly gap is normal.",
 }
-ANOMALY_CODES = tuple(c for c in IMPLICATIONS if c not in ("EXPIRY_CONVERGENCE", "FUNDING_PRESSURE"))
-CONTEXT_CODES = ("EXPIRY_CONVERGENCE", "FUNDING_PRESSURE")
 
 # Table 1 of the article, live: each row's pair and the codes that make its condition active.
 TABLE_1 = (
@@ -177,7 +175,7 @@ def expiry_convergence(basis: pl.DataFrame, a, lookback_days: int = 3) -> pl.Dat
 
 
 def anomaly_daily(returns: pl.DataFrame, spread: pl.DataFrame, funding: pl.DataFrame, correlations: pl.DataFrame,
-                  basis: pl.DataFrame, a, nasdaq: str, min_fraction: float) -> pl.DataFrame:
+                  basis: pl.DataFrame, a, nasdaq: str) -> pl.DataFrame:
     """Every rule evaluated per day and subject; one row per firing."""
     z = zscores(returns, a.return_horizon, a.sigma_window, a.sigma_min_obs)
     frames = [
