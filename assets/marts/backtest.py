@@ -62,35 +62,16 @@ import polars as pl
 
 from assets.core.returns import is_linear
 from assets.core.spread import nearest_quarterly, settle_of
+from warehouse.schemas import MARTS_BASIS_TRADE_SUMMARY, MARTS_BASIS_TRADES
 
 TRADED_CODES = ("PERP_QUARTERLY_DIVERGENCE", "LIQUIDATION_DISLOCATION")
 CARRY_CODE = "CARRY_BASELINE"
 BP = 1e-4
 DAY = dt.timedelta(days=1)
 
-TRADE_SCHEMA: dict[str, pl.DataType] = {
-    "code": pl.Utf8(), "venue": pl.Utf8(), "underlying": pl.Utf8(), "contract_type": pl.Utf8(),
-    "pnl_currency": pl.Utf8(), "signal_date": pl.Date(), "signal_gap": pl.Float64(),
-    "signal_gap_vs_usual": pl.Float64(), "signal_gap_z": pl.Float64(), "signal_basis_ann": pl.Float64(),
-    "direction": pl.Utf8(), "hedge_kind": pl.Utf8(), "hedge_symbol": pl.Utf8(), "hedge_side": pl.Int64(),
-    "quarterly_symbol": pl.Utf8(), "quarterly_side": pl.Int64(), "quarterly_expiry": pl.Datetime("us"),
-    "entry_date": pl.Date(), "entry_hedge_price": pl.Float64(), "entry_quarterly_price": pl.Float64(),
-    "entry_dte": pl.Float64(), "exit_date": pl.Date(), "exit_hedge_price": pl.Float64(),
-    "exit_quarterly_price": pl.Float64(), "exit_reason": pl.Utf8(), "days_held": pl.Float64(),
-    "funding_settlements": pl.Int64(), "notional_usd": pl.Float64(), "spread_pnl": pl.Float64(),
-    "funding_pnl": pl.Float64(), "fees": pl.Float64(), "slippage": pl.Float64(), "net_pnl": pl.Float64(),
-    "margin_used": pl.Float64(), "return_on_margin": pl.Float64(), "max_adverse_excursion": pl.Float64(),
-    "mae_date": pl.Date(), "liquidation_leverage": pl.Float64(), "liquidation_leverage_isolated": pl.Float64(),
-    "liquidated_at_leverage": pl.Boolean(),
-}
-TRADE_COLUMNS = list(TRADE_SCHEMA)
-
-SUMMARY_SCHEMA: dict[str, pl.DataType] = {
-    "venue": pl.Utf8(), "code": pl.Utf8(), "year": pl.Int64(), "pnl_currency": pl.Utf8(), "trades": pl.Int64(),
-    "open_trades": pl.Int64(), "hit_rate": pl.Float64(), "mean_pnl": pl.Float64(), "median_pnl": pl.Float64(),
-    "total_pnl": pl.Float64(), "worst_pnl": pl.Float64(), "worst_signal_date": pl.Date(),
-    "mean_days_held": pl.Float64(), "return_on_margin_ann": pl.Float64(),
-}
+TRADE_SCHEMA = MARTS_BASIS_TRADES.polars_schema
+TRADE_COLUMNS = MARTS_BASIS_TRADES.column_names
+SUMMARY_SCHEMA = MARTS_BASIS_TRADE_SUMMARY.polars_schema
 
 
 def close_ts(day: dt.date) -> dt.datetime:
@@ -375,7 +356,9 @@ def carry_trades(basis: pl.DataFrame, settings, deliveries: pl.DataFrame | None 
     """The carry baseline: long spot, short the nearest quarterly while its annualised basis is at or above
     carry_min_basis_ann, held to expiry; one position at a time per venue and margin family."""
     nearest = nearest_quarterly(basis, settings.carry_min_dte)
-    candidates = nearest.filter(pl.col("quarterly_basis_ann") >= settings.carry_min_basis_ann).sort("date")
+    # A contract already inside the exit window would be closed at its first close after entry.
+    candidates = nearest.filter((pl.col("quarterly_basis_ann") >= settings.carry_min_basis_ann)
+                                & (pl.col("quarterly_dte") > settings.exit_days_before_expiry)).sort("date")
     if candidates.height == 0:
         return _trades_frame([])
     spots = _by(basis.filter(pl.col("spot").is_not_null()).group_by("venue", "underlying", "date")
