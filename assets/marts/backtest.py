@@ -70,7 +70,6 @@ BP = 1e-4
 DAY = dt.timedelta(days=1)
 
 TRADE_SCHEMA = MARTS_BASIS_TRADES.polars_schema
-TRADE_COLUMNS = MARTS_BASIS_TRADES.column_names
 SUMMARY_SCHEMA = MARTS_BASIS_TRADE_SUMMARY.polars_schema
 
 
@@ -299,7 +298,8 @@ def _trades_frame(rows: list[dict]) -> pl.DataFrame:
 
 
 def _futures(basis: pl.DataFrame) -> dict[tuple, pl.DataFrame]:
-    return _by(basis.filter(pl.col("kind") == "future").select(
+    """Each dated future's closes before its delivery, per venue and symbol."""
+    return _by(basis.filter((pl.col("kind") == "future") & (pl.col("dte") >= 0)).select(
         "venue", "symbol", "date", "expiry_ts", q_price="price", q_dte="dte").sort("date"), ["venue", "symbol"])
 
 
