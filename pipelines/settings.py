@@ -146,10 +146,51 @@ class AnomalySettings(_Section):
         return self
 
 
-class TradeSettings(_Section):
-    fee_bp_per_leg_side: float = 5.0
-    exit_gap_z: float = 0.5
-    exit_days_before_expiry: float = 2.0
+class VenueCosts(_Section):
+    """Trading costs on one venue, in basis points of the traded value, charged on every leg at entry and
+    at exit (a delivery at settlement pays the fee but no slippage: it trades at the settlement price)."""
+
+    fee_bp: float = Field(5.0, ge=0, description="Taker fee on a derivative (perpetual or dated future) leg, "
+                          "basis points of the traded value per side.")
+    spot_fee_bp: float = Field(10.0, ge=0, description="Taker fee on a spot leg (the carry baseline), basis points "
+                               "of the traded value per side.")
+    slippage_bp: float = Field(2.0, ge=0, description="Slippage against the daily close on every leg, basis points "
+                               "of the traded value per side.")
+
+
+class BacktestSettings(_Section):
+    """The convergence trade (article section 4.1) and its carry baseline, replayed on the stored history.
+
+    Every trade has two legs of `notional_usd` each. Linear (USDT-margined) contracts make P&L in USD;
+    inverse (coin-margined) contracts have a contract value in USD and make P&L in the coin."""
+
+    codes: tuple[str, ...] = Field(
+        ("PERP_QUARTERLY_DIVERGENCE", "LIQUIDATION_DISLOCATION"),
+        description="Anomaly codes whose episodes are traded: one trade per episode, per venue and perpetual.")
+    notional_usd: float = Field(10_000.0, gt=0, description="Notional of each leg at entry, USD.")
+    exit_gap_z: float = Field(0.5, ge=0, description="Convergence: exit at the first close where abs(gap_z) is at "
+                              "or below this.")
+    exit_gap_vs_usual: float = Field(0.002, ge=0, description="Convergence: exit at the first close where the gap is "
+                                     "within this of its usual level (abs(gap_vs_usual), fraction of spot).")
+    stop_loss: float = Field(0.03, gt=0, description="Stop: exit at the first close where the position's loss "
+                             "(spread P&L plus funding so far) reaches this fraction of one leg's notional.")
+    max_holding_days: int = Field(30, ge=1, description="Exit at the first close at least this many days after entry.")
+    exit_days_before_expiry: float = Field(
+        2.0, ge=0, description="Exit at the first close where the quarterly has at most this many days to expiry; "
+        "0 holds it to delivery and settles it at the settlement price.")
+    leverage: float = Field(5.0, gt=0, description="Leverage of each leg: margin used = the legs' notional / leverage.")
+    maintenance_margin: float = Field(0.005, ge=0, lt=1, description="Maintenance margin, fraction of the notional, "
+                                      "used for the leverage at which a position would have been liquidated.")
+    default_costs: VenueCosts = Field(VenueCosts(), description="Costs on a venue not listed in venue_costs.")
+    venue_costs: dict[str, VenueCosts] = Field(default_factory=dict, description="Costs per venue id, e.g. "
+                                               "{binance: {fee_bp: 5, spot_fee_bp: 10, slippage_bp: 1}}.")
+    carry_min_basis_ann: float = Field(0.05, description="Carry baseline: enter when the nearest quarterly's simple "
+                                       "annualised basis is at or above this (fraction per year).")
+    carry_min_dte: float = Field(7.0, ge=0, description="Carry baseline: only quarterlies with at least this many "
+                                 "days to expiry are entered.")
+
+    def costs(self, venue: str) -> VenueCosts:
+        return self.venue_costs.get(venue, self.default_costs)
 
 
 class QualitySettings(_Section):
@@ -188,7 +229,7 @@ class Settings(_Section):
     funding: FundingSettings = FundingSettings()
     correlation: CorrelationSettings = CorrelationSettings()
     anomaly: AnomalySettings = AnomalySettings()
-    trade: TradeSettings = TradeSettings()
+    backtest: BacktestSettings = BacktestSettings()
     quality: QualitySettings = QualitySettings()
     sample: SampleSettings = SampleSettings()
     live: LiveSettings = LiveSettings()

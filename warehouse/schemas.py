@@ -375,4 +375,97 @@ MARTS_ANOMALY_STATUS = TableSpec(
     partitioned=False,
 )
 
+_PNL = "in pnl_currency (USDT for linear contracts, the coin for inverse ones)"
+
+MARTS_BASIS_TRADES = TableSpec(
+    "marts",
+    "basis_trades",
+    "The convergence trade of the article (section 4.1) replayed on every signal: one row per "
+    "PERP_QUARTERLY_DIVERGENCE or LIQUIDATION_DISLOCATION episode per venue and perpetual, long the cheap leg "
+    "and short the rich one, entered at the next daily close after the signal day, out at convergence, stop, "
+    "maximum holding time or expiry; plus the carry baseline (code CARRY_BASELINE: long spot, short the nearest "
+    "quarterly while its annualised basis is above a threshold, held to expiry). Prices are daily closes: "
+    "intraday wicks are not seen.",
+    (
+        C("code", pl.Utf8, "Signal code (PERP_QUARTERLY_DIVERGENCE, LIQUIDATION_DISLOCATION) or CARRY_BASELINE", False),
+        C("venue", pl.Utf8, "Exchange id", False),
+        C("underlying", pl.Utf8, "Base coin", False),
+        C("contract_type", pl.Utf8, "linear (USDT-margined, P&L in USDT) or inverse (coin-margined, contract value "
+          "in USD, P&L in the coin)", False),
+        C("pnl_currency", pl.Utf8, "Currency of every P&L, fee and margin column: USDT or the coin", False),
+        C("signal_date", pl.Date, "UTC day the signal was seen at its close (episode start; carry: basis above "
+          "the threshold)", False),
+        C("signal_gap", pl.Float64, "Signal day's gap, perp premium - quarterly basis, fraction of spot"),
+        C("signal_gap_vs_usual", pl.Float64, "Signal day's gap minus its usual level, fraction of spot; its sign "
+          "says which leg is rich"),
+        C("signal_gap_z", pl.Float64, "Signal day's gap z-score"),
+        C("signal_basis_ann", pl.Float64, "Signal day's simple annualised basis of the traded quarterly, fraction "
+          "per year"),
+        C("direction", pl.Utf8, "short_perp_long_quarterly, long_perp_short_quarterly or long_spot_short_quarterly",
+          False),
+        C("hedge_kind", pl.Utf8, "perp, or spot for the carry baseline", False),
+        C("hedge_symbol", pl.Utf8, "Symbol of the perpetual (or spot) leg", False),
+        C("hedge_side", pl.Int64, "+1 long, -1 short: the perpetual (or spot) leg", False),
+        C("quarterly_symbol", pl.Utf8, "Dated future traded (the nearest with dte >= 7 on the signal day)", False),
+        C("quarterly_side", pl.Int64, "+1 long, -1 short: the quarterly leg", False),
+        C("quarterly_expiry", pl.Datetime, "Expiry (delivery) of the quarterly, UTC"),
+        C("entry_date", pl.Date, "UTC day whose close is the entry: the first after signal_date (null: pending)"),
+        C("entry_hedge_price", pl.Float64, "Perpetual (mark where published) or spot close at entry, USD per coin"),
+        C("entry_quarterly_price", pl.Float64, "Quarterly close at entry, USD per coin"),
+        C("entry_dte", pl.Float64, "Quarterly's days to expiry at entry"),
+        C("exit_date", pl.Date, "UTC day of the exit close (expiry day for a delivery; latest day while open)"),
+        C("exit_hedge_price", pl.Float64, "Perpetual (or spot) price at exit, USD per coin; at a delivery the "
+          "settlement price times (1 + the perpetual premium at the last close)"),
+        C("exit_quarterly_price", pl.Float64, "Quarterly close at exit (settlement price at a delivery), USD per coin"),
+        C("exit_reason", pl.Utf8, "convergence, stop, expiry (N days before), settlement (delivery), max_holding; "
+          "open (marked to the latest close) or pending (no entry yet)", False),
+        C("days_held", pl.Float64, "From the entry close to the exit, fractional days"),
+        C("funding_settlements", pl.Int64, "Funding settlements of the perpetual between entry and exit"),
+        C("notional_usd", pl.Float64, "Notional of each leg at entry, USD", False),
+        C("spread_pnl", pl.Float64, f"Both legs' price P&L, {_PNL}"),
+        C("funding_pnl", pl.Float64, f"Funding received (+) or paid (-) on the perpetual leg at its settlements, {_PNL}"),
+        C("fees", pl.Float64, f"Fees on both legs at entry and exit (per venue, from the settings), {_PNL}"),
+        C("slippage", pl.Float64, f"Slippage against the close on both legs at entry and exit, {_PNL}"),
+        C("net_pnl", pl.Float64, f"spread_pnl + funding_pnl - fees - slippage, {_PNL}"),
+        C("margin_used", pl.Float64, f"Derivative legs' notional / leverage (a spot leg paid in full), {_PNL}"),
+        C("return_on_margin", pl.Float64, "net_pnl / margin_used, fraction (not annualised)"),
+        C("max_adverse_excursion", pl.Float64, f"Worst mark-to-market loss (spread P&L + funding so far) at a daily "
+          f"close while open, positive, {_PNL}"),
+        C("mae_date", pl.Date, "UTC day of that worst close"),
+        C("liquidation_leverage", pl.Float64, "Lowest leverage at which both legs in one cross-margined account would "
+          "have been liquidated on the worst day: 1 / (maintenance margin + MAE / gross notional)"),
+        C("liquidation_leverage_isolated", pl.Float64, "The same for the worst single leg margined on its own: "
+          "1 / (maintenance margin + its worst loss / its notional)"),
+        C("liquidated_at_leverage", pl.Boolean, "True when the settings' leverage is at or above liquidation_leverage"),
+    ),
+    key=("code", "venue", "hedge_symbol", "quarterly_symbol", "signal_date"),
+    partition_column="signal_date",
+)
+
+MARTS_BASIS_TRADE_SUMMARY = TableSpec(
+    "marts",
+    "basis_trade_summary",
+    "marts.basis_trades per venue, code, signal year and P&L currency, over the closed trades: does acting on "
+    "the divergences pay, and more than plain carry (CARRY_BASELINE)?",
+    (
+        C("venue", pl.Utf8, "Exchange id", False),
+        C("code", pl.Utf8, "Signal code or CARRY_BASELINE", False),
+        C("year", pl.Int64, "Year of the signal day", False),
+        C("pnl_currency", pl.Utf8, "Currency of the P&L columns: USDT or the coin", False),
+        C("trades", pl.Int64, "Closed trades", False),
+        C("open_trades", pl.Int64, "Trades still open or pending (not in the statistics)", False),
+        C("hit_rate", pl.Float64, "Share of closed trades with net_pnl > 0, fraction"),
+        C("mean_pnl", pl.Float64, f"Mean net_pnl, {_PNL}"),
+        C("median_pnl", pl.Float64, f"Median net_pnl, {_PNL}"),
+        C("total_pnl", pl.Float64, f"Sum of net_pnl, {_PNL}"),
+        C("worst_pnl", pl.Float64, f"Worst trade's net_pnl, {_PNL}"),
+        C("worst_signal_date", pl.Date, "Signal day of the worst trade"),
+        C("mean_days_held", pl.Float64, "Mean days held"),
+        C("return_on_margin_ann", pl.Float64, "total_pnl / sum(margin_used * days_held / 365): return per unit of "
+          "margin per year it was tied up, fraction per year"),
+    ),
+    key=("venue", "code", "year", "pnl_currency"),
+    partition_column="year",
+)
+
 MARTS_TABLES = (MARTS_ANOMALY_DAILY, MARTS_ANOMALY_EPISODES, MARTS_ANOMALY_STATUS)
