@@ -77,7 +77,7 @@ def pending_alerts(episodes: pl.DataFrame, status: pl.DataFrame, alert_log: pl.D
 
 def _details(row: dict, fields: tuple[str, ...], **extra) -> str:
     picked = {f: row.get(f) for f in fields} | extra
-    return json.dumps(picked, default=str, sort_keys=False)
+    return json.dumps(picked, default=str)
 
 
 def _status_rows(status: pl.DataFrame) -> list[dict]:
@@ -109,8 +109,7 @@ def _new_episode_alerts(episodes: pl.DataFrame, status: pl.DataFrame, alert_log:
         dict(
             alert_key=f"{EPISODE_OPENED}|{e['code']}|{e['subject']}|{e['start']}", event=EPISODE_OPENED,
             code=e["code"], subject=e["subject"], table_row=None, start=e["start"], as_of=e["end"],
-            details=_details(e, _EPISODE_FIELDS, event=EPISODE_OPENED,
-                             table_1=_table_1_context(status_rows, e["code"], e["subject"])),
+            details=_details(e, _EPISODE_FIELDS, table_1=_table_1_context(status_rows, e["code"], e["subject"])),
         )
         for e in new.to_dicts()
     ]
@@ -139,11 +138,10 @@ def _new_status_alerts(status: pl.DataFrame, alert_log: pl.DataFrame) -> pl.Data
             event, code, start = STATUS_QUIET, previous["code"], previous["start"]
         else:
             continue
+        ended = {"was_active_since": start, "was_active_codes": code} if event == STATUS_QUIET else {}
         rows.append(dict(
             alert_key=f"{event}|{row['row']}|{row['as_of']}", event=event, code=code, subject=row["asset_pair"],
-            table_row=row["row"], start=start, as_of=row["as_of"],
-            details=_details(row, _STATUS_FIELDS, event=event,
-                             **({"was_active_since": start, "was_active_codes": code} if event == STATUS_QUIET else {})),
+            table_row=row["row"], start=start, as_of=row["as_of"], details=_details(row, _STATUS_FIELDS, **ended),
         ))
     return pl.DataFrame(rows, schema={c: PENDING_SCHEMA[c] for c in _ALERT_COLUMNS})
 
