@@ -218,6 +218,74 @@ class LiveSettings(_Section):
     timeout_seconds: float = Field(30.0, gt=0, description="HTTP timeout of one request.")
 
 
+class WebhookChannel(_Section):
+    """An HTTP endpoint that receives one POST per alert. A Slack incoming-webhook address is itself a
+    secret, so it can be read from an environment variable instead of being written here."""
+
+    name: str = Field(description="Channel name recorded in marts.alert_log, e.g. 'desk-slack'.")
+    url: str | None = Field(default=None, description="Receiver address, for an endpoint without a secret in it.")
+    url_env: str | None = Field(default=None, description="Environment variable holding the address.")
+    style: Literal["json", "slack"] = Field(
+        default="json", description="json: the alert and its evidence as one object; slack: {\"text\": ...}."
+    )
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_address(self) -> "WebhookChannel":
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError(f"webhook '{self.name}': give exactly one of url and url_env")
+        return self
+
+
+class EmailChannel(_Section):
+    """SMTP delivery. The login comes from the environment variables named here, never from this file."""
+
+    name: str = Field(description="Channel name recorded in marts.alert_log, e.g. 'desk-mail'.")
+    host: str
+    port: int = Field(587, gt=0, lt=65536)
+    sender: str = Field(description="From address.")
+    to: tuple[str, ...] = Field(min_length=1, description="Recipient addresses.")
+    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS before logging in.")
+    ca_file: str | None = Field(
+        default=None, description="CA bundle that signs the server's certificate, for a private relay; "
+        "default: the system's trusted CAs."
+    )
+    user_env: str | None = Field(default=None, description="Environment variable holding the SMTP user.")
+    password_env: str | None = Field(default=None, description="Environment variable holding the SMTP password.")
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> "EmailChannel":
+        if (self.user_env is None) != (self.password_env is None):
+            raise ValueError(f"email '{self.name}': give both user_env and password_env, or neither")
+        return self
+
+
+class AlertSettings(_Section):
+    """Who is told when an anomaly episode opens or a Table 1 row turns active or quiet."""
+
+    webhooks: tuple[WebhookChannel, ...] = ()
+    emails: tuple[EmailChannel, ...] = ()
+    recent_days: int = Field(
+        3, ge=0, description="Episodes that ended, and Table 1 changes dated, more than this many days before the "
+        "run day are recorded as suppressed (historical) instead of sent: a backfill announces nothing. 3 keeps "
+        "a Friday trading date recent on Monday."
+    )
+    max_attempts: int = Field(3, ge=1, description="Sends of one alert to one channel before it is given up.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "AlertSettings":
+        names = [c.name for c in (*self.webhooks, *self.emails)]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"alert channel name(s) {repeated} used more than once")
+        return self
+
+    @property
+    def channels(self) -> tuple["WebhookChannel | EmailChannel", ...]:
+        return (*self.webhooks, *self.emails)
+
+
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
@@ -233,6 +301,7 @@ class Settings(_Section):
     quality: QualitySettings = QualitySettings()
     sample: SampleSettings = SampleSettings()
     live: LiveSettings = LiveSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="after")
     def _check_venues(self) -> "Settings":

@@ -468,4 +468,29 @@ MARTS_BASIS_TRADE_SUMMARY = TableSpec(
     partition_column="year",
 )
 
-MARTS_TABLES = (MARTS_ANOMALY_DAILY, MARTS_ANOMALY_EPISODES, MARTS_ANOMALY_STATUS)
+# Appended to, never rebuilt: the memory that keeps an alert from being sent twice.
+MARTS_ALERT_LOG = TableSpec(
+    "marts",
+    "alert_log",
+    "One row per alert and channel each time it was sent, failed or suppressed: what recipients were told and "
+    "when. A failed send is retried on later runs up to alerts.max_attempts.",
+    (
+        C("logged_at", pl.Datetime, "When the send was attempted or the alert suppressed, UTC", False),
+        C("alert_key", pl.Utf8, "Identity of the alert, e.g. episode_opened|CODE|subject|start", False),
+        C("event", pl.Utf8, "episode_opened, status_active or status_quiet", False),
+        C("code", pl.Utf8, "Rule code of the episode, or the Table 1 row's active codes"),
+        C("subject", pl.Utf8, "Subject of the episode, or the Table 1 asset pair"),
+        C("table_row", pl.Int64, "Row of Table 1 (status events)"),
+        C("start", pl.Date, "Start of the episode, or since when the Table 1 row is active"),
+        C("as_of", pl.Date, "Latest day of the evidence: the episode's last day so far, or Table 1's as_of", False),
+        C("channel", pl.Utf8, "Channel name from the alerts settings", False),
+        C("attempt", pl.Int64, "1 for the first send to this channel, then one more per retry", False),
+        C("status", pl.Utf8, "sent, failed or suppressed (historical)", False),
+        C("error", pl.Utf8, "Why the send failed (secrets removed)"),
+        C("details", pl.Utf8, "The alert's evidence as a JSON object: what the message said", False),
+    ),
+    key=("alert_key", "channel", "attempt"),
+    partition_column="logged_at",
+)
+
+MARTS_TABLES = (MARTS_ANOMALY_DAILY, MARTS_ANOMALY_EPISODES, MARTS_ANOMALY_STATUS, MARTS_ALERT_LOG)
