@@ -92,6 +92,18 @@ def episodes_on_price(btc: pl.DataFrame, episodes: pl.DataFrame) -> alt.LayerCha
     return alt.layer(bands, price).properties(width=WIDTH, height=280, title="Anomaly episodes on the BTC price")
 
 
+def cumulative_pnl(trades: pl.DataFrame) -> alt.Chart:
+    """Cumulative net P&L of the closed trades per venue, code and P&L currency, by exit day."""
+    rows = (trades.filter(~pl.col("exit_reason").is_in(["open", "pending"])).sort("exit_date")
+            .with_columns(strategy=pl.col("venue") + " " + pl.col("code") + " (" + pl.col("pnl_currency") + ")")
+            .with_columns(cumulative=pl.col("net_pnl").cum_sum().over("strategy")))
+    return alt.Chart(rows.select("exit_date", "strategy", "cumulative").to_pandas()).mark_line(interpolate="step-after").encode(
+        x=alt.X("exit_date:T", title=None),
+        y=alt.Y("cumulative:Q", title="cumulative net P&L (per currency)"),
+        color=alt.Color("strategy:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
+    ).properties(width=WIDTH, height=260, title="Convergence trades and carry baseline: cumulative net P&L")
+
+
 def png(chart: alt.TopLevelMixin) -> bytes:
     return vl_convert.vegalite_to_png(chart.to_json(), scale=1.5)
 

@@ -36,15 +36,17 @@ def store_all(context: dg.AssetExecutionContext, warehouse, settings, spec: Tabl
               source: str, **extra):
     """Validate and replace a whole (unpartitioned) table: the same gate as `store`."""
     column = spec.partition_column
-    start = frame[column].min() if frame.height else dt.date.today()
-    end = frame[column].max() + dt.timedelta(days=1) if frame.height else start
+    first, last = (frame[column].min(), frame[column].max()) if frame.height else (None, None)
+    # A whole table has no window; its suites need none beyond the rows themselves.
+    start = first if isinstance(first, dt.date) else dt.date.min
+    end = last + dt.timedelta(days=1) if isinstance(last, dt.date) else start
     results = yield from _gate(spec, frame, None, settings, start, end, source)
     rows = warehouse.warehouse.replace_all(spec, frame, source=source)
     context.log.info(f"{spec.qualified}: rebuilt with {rows} rows from {source}")
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "dates_covered": f"{start} to {end - dt.timedelta(days=1)}" if frame.height else "no rows",
+            f"{column}_covered": f"{first} to {last}" if frame.height else "no rows",
             "preview": dg.MetadataValue.md(markdown_table(frame, 10)),
             "source": source,
             **extra,

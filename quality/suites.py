@@ -23,6 +23,8 @@ from warehouse.schemas import (
     MARTS_ANOMALY_DAILY,
     MARTS_ANOMALY_EPISODES,
     MARTS_ANOMALY_STATUS,
+    MARTS_BASIS_TRADE_SUMMARY,
+    MARTS_BASIS_TRADES,
     RAW_CRYPTO_OHLCV,
     RAW_FUNDING,
     RAW_INSTRUMENTS,
@@ -189,6 +191,24 @@ def marts_anomaly_status(s: Settings) -> list[Rule]:
     ]
 
 
+def marts_basis_trades(s: Settings) -> list[Rule]:
+    return _schema(MARTS_BASIS_TRADES) + [
+        Rule("error", gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="exit_date", column_B="entry_date",
+                                                                   or_equal=True, ignore_row_if="either_value_is_missing"),
+             "a trade exits on or after its entry"),
+        Rule("error", gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="entry_date", column_B="signal_date",
+                                                                   ignore_row_if="either_value_is_missing"),
+             "entry strictly after the signal day: no look-ahead"),
+    ]
+
+
+def marts_basis_trade_summary(s: Settings) -> list[Rule]:
+    return _schema(MARTS_BASIS_TRADE_SUMMARY) + [
+        Rule("error", gxe.ExpectColumnValuesToBeBetween(column="hit_rate", min_value=0, max_value=1),
+             "a hit rate is a share"),
+    ]
+
+
 SUITES: dict[str, Callable[[Settings], list[Rule]]] = {
     RAW_CRYPTO_OHLCV.qualified: raw_crypto_ohlcv,
     RAW_TRADITIONAL_OHLCV.qualified: raw_traditional_ohlcv,
@@ -202,4 +222,6 @@ SUITES: dict[str, Callable[[Settings], list[Rule]]] = {
     MARTS_ANOMALY_DAILY.qualified: marts_anomaly_daily,
     MARTS_ANOMALY_EPISODES.qualified: marts_anomaly_episodes,
     MARTS_ANOMALY_STATUS.qualified: marts_anomaly_status,
+    MARTS_BASIS_TRADES.qualified: marts_basis_trades,
+    MARTS_BASIS_TRADE_SUMMARY.qualified: marts_basis_trade_summary,
 }

@@ -43,8 +43,8 @@ def test_daily_schedule_runs_after_the_midnight_funding_settlement_and_backfills
     partitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
     # Everything but the whole-history marts (episodes, status) is daily-partitioned.
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} - {k.to_user_string() for k in partitioned} == {
-        "marts/anomaly_episodes", "marts/anomaly_status",
-        "marts/published_warehouse"}
+        "marts/anomaly_episodes", "marts/anomaly_status", "marts/basis_trades", "marts/basis_trade_summary",
+        "marts/alert_log", "marts/published_warehouse"}
     for key in partitioned:
         policy = graph.get(key).backfill_policy
         assert policy is not None and policy.max_partitions_per_run is None, key

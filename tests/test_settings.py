@@ -10,7 +10,7 @@ def test_defaults_follow_the_domain_reference():
     assert s.source == "sample" and s.venues == ("sample_a", "sample_b")
     assert (s.correlation.short_window, s.correlation.baseline_window, s.correlation.min_fraction) == (30, 180, 0.8)
     assert (s.anomaly.crash_z, s.anomaly.nasdaq_fall_z, s.anomaly.return_horizon) == (-2.0, -1.5, 5)
-    assert s.basis.min_dte_for_annualised == 3.0 and s.trade.fee_bp_per_leg_side == 5.0
+    assert s.basis.min_dte_for_annualised == 3.0 and s.backtest.default_costs.fee_bp == 5.0
     assert s.traditional_series()["gold"] == "GC=F"
 
 

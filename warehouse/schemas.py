@@ -440,6 +440,7 @@ MARTS_BASIS_TRADES = TableSpec(
     ),
     key=("code", "venue", "hedge_symbol", "quarterly_symbol", "signal_date"),
     partition_column="signal_date",
+    partitioned=False,
 )
 
 MARTS_BASIS_TRADE_SUMMARY = TableSpec(
@@ -466,6 +467,7 @@ MARTS_BASIS_TRADE_SUMMARY = TableSpec(
     ),
     key=("venue", "code", "year", "pnl_currency"),
     partition_column="year",
+    partitioned=False,
 )
 
 # Appended to, never rebuilt: the memory that keeps an alert from being sent twice.
@@ -491,6 +493,8 @@ MARTS_ALERT_LOG = TableSpec(
     ),
     key=("alert_key", "channel", "attempt"),
     partition_column="logged_at",
+    partitioned=False,
 )
 
-MARTS_TABLES = (MARTS_ANOMALY_DAILY, MARTS_ANOMALY_EPISODES, MARTS_ANOMALY_STATUS, MARTS_ALERT_LOG)
+MARTS_TABLES = (MARTS_ANOMALY_DAILY, MARTS_ANOMALY_EPISODES, MARTS_ANOMALY_STATUS, MARTS_BASIS_TRADES,
+                MARTS_BASIS_TRADE_SUMMARY, MARTS_ALERT_LOG)

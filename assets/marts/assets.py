@@ -1,6 +1,7 @@
 """Marts: the anomaly engine's tables. Built only when every quality gate upstream passed in the run."""
 
 import datetime as dt
+import os
 
 import dagster as dg
 import polars as pl
@@ -16,13 +17,18 @@ from warehouse.schemas import (
     CORE_FUNDING_DAILY,
     CORE_PERP_QUARTERLY_SPREAD,
     CORE_RETURNS_DAILY,
+    MARTS_ALERT_LOG,
     MARTS_ANOMALY_DAILY,
     MARTS_ANOMALY_EPISODES,
     MARTS_ANOMALY_STATUS,
+    MARTS_BASIS_TRADES,
+    MARTS_BASIS_TRADE_SUMMARY,
+    RAW_CRYPTO_OHLCV,
+    RAW_FUNDING,
 )
 from warehouse.serving import PUBLICATION, publish
 
-from . import rules
+from . import alerts, backtest, notify, rules
 
 # Days of basis history the expiry-convergence label compares against.
 EXPIRY_LOOKBACK_DAYS = 7
@@ -110,6 +116,75 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         yield from store_all(context, warehouse, s, MARTS_ANOMALY_STATUS, frame, status_reads.label,
                              active_pairs=int(frame["active"].sum()))
 
+    trade_reads = Reads(Read(CORE_PERP_QUARTERLY_SPREAD, None, required=False), Read(CORE_BASIS_DAILY, None),
+                        Read(RAW_FUNDING, None, required=False), Read(MARTS_ANOMALY_EPISODES, None, required=False),
+                        Read(RAW_CRYPTO_OHLCV, None))
+    b = settings.backtest
+
+    @mart_asset(MARTS_BASIS_TRADES,
+                "The convergence trade of the article (section 4.1) replayed on every PERP_QUARTERLY_DIVERGENCE and "
+                "LIQUIDATION_DISLOCATION episode: long the cheap leg, short the rich one, entered at the next close "
+                f"after the signal, out at convergence (gap z within {b.exit_gap_z:g}), a stop of {b.stop_loss:.0%}, "
+                f"{b.max_holding_days} days at most, or expiry; spread P&L, funding at the actual settlements, fees "
+                "and slippage, linear and inverse; beside it the plain carry baseline (CARRY_BASELINE). Daily closes "
+                "only: what the sample market says about profitability is no evidence for real markets.", trade_reads)
+    def marts_basis_trades(context: dg.AssetExecutionContext, analytics: AnalyticsResource,
+                           warehouse: WarehouseResource):
+        s = analytics.settings
+        inputs = trade_reads.load(warehouse.warehouse)
+        basis = inputs[CORE_BASIS_DAILY]
+        frame = backtest.basis_trades(
+            inputs[CORE_PERP_QUARTERLY_SPREAD], basis, inputs[RAW_FUNDING], inputs[MARTS_ANOMALY_EPISODES],
+            s.backtest, deliveries=backtest.delivery_prices(inputs[RAW_CRYPTO_OHLCV], basis),
+        )
+        yield from store_all(context, warehouse, s, MARTS_BASIS_TRADES, frame, trade_reads.label,
+                             **chart_metadata(context, charts.cumulative_pnl, frame, title="cumulative net P&L"))
+
+    summary_reads = Reads(Read(MARTS_BASIS_TRADES, None, required=False))
+
+    @mart_asset(MARTS_BASIS_TRADE_SUMMARY,
+                "marts.basis_trades per venue, code, signal year and P&L currency: trades, hit rate, mean and median "
+                "P&L, worst trade, return on margin annualised. Compare each signal code with CARRY_BASELINE.",
+                summary_reads)
+    def marts_basis_trade_summary(context: dg.AssetExecutionContext, analytics: AnalyticsResource,
+                                  warehouse: WarehouseResource):
+        trades = summary_reads.load(warehouse.warehouse)[MARTS_BASIS_TRADES]
+        frame = backtest.trade_summary(trades)
+        yield from store_all(context, warehouse, analytics.settings, MARTS_BASIS_TRADE_SUMMARY, frame,
+                             summary_reads.label)
+
+    alert_reads = Reads(Read(MARTS_ANOMALY_EPISODES, None, required=False),
+                        Read(MARTS_ANOMALY_STATUS, None, required=False))
+
+    @dg.asset(
+        name=MARTS_ALERT_LOG.name, key_prefix=["marts"], group_name="marts", kinds={"python"},
+        deps=alert_reads.deps(False), metadata=table_definition_metadata(MARTS_ALERT_LOG),
+        description="Notifications: when an anomaly episode opens or a Table 1 row turns active or quiet, the "
+        "configured webhooks and emails (settings `alerts`) are told once, with the evidence; reruns and backfills "
+        "repeat nothing (old changes are recorded as suppressed), and a failed send is retried on later runs. "
+        "The table is the log of every send.",
+    )
+    def marts_alert_log(context: dg.AssetExecutionContext, analytics: AnalyticsResource,
+                        warehouse: WarehouseResource) -> dg.MaterializeResult:
+        s = analytics.settings
+        wh = warehouse.warehouse
+        inputs = alert_reads.load(wh)
+        log = wh.read_window(MARTS_ALERT_LOG)
+        # The run's own UTC day, not the data's latest day: that is what keeps a backfill of old days quiet.
+        today = dt.datetime.now(dt.timezone.utc).date()
+        due = alerts.pending_alerts(inputs[MARTS_ANOMALY_EPISODES], inputs[MARTS_ANOMALY_STATUS], log, today, s)
+        written = notify.send(due, s, os.environ)
+        # Appended to, never rebuilt (the log is what keeps an alert from being sent twice); also created when
+        # nothing was due, so readers always find the table.
+        wh.replace_all(MARTS_ALERT_LOG, pl.concat([log, written], how="vertical_relaxed"), source="alerts")
+        for row in written.filter(pl.col("status") == "failed").iter_rows(named=True):
+            context.log.warning(f"alert {row['alert_key']} to {row['channel']} failed: {row['error']}")
+        counts = written.group_by("status").len().sort("status")
+        return dg.MaterializeResult(metadata={
+            "channels": len(s.alerts.channels),
+            "this_run": dg.MetadataValue.md("\n".join(f"- {st}: {n}" for st, n in counts.iter_rows()) or "nothing due"),
+        })
+
     @dg.asset(
         name="published_warehouse",
         key_prefix=["marts"],
@@ -118,7 +193,8 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         "(docs/data_dictionary.md), plus each view as Parquet. Published only after every table of the run was built; "
         "swapped in atomically, so a reader holding the previous copy open keeps a consistent view and never blocks "
         "the pipeline.",
-        deps=[dg.AssetKey(["marts", "anomaly_status"]), dg.AssetKey(["marts", "anomaly_episodes"])],
+        deps=[dg.AssetKey(["marts", name]) for name in ("anomaly_status", "anomaly_episodes", "basis_trade_summary",
+                                                         "alert_log")],
         kinds={"duckdb", "parquet"},
         metadata=table_definition_metadata(PUBLICATION),
     )
@@ -136,4 +212,5 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
             ),
         })
 
-    return [marts_anomaly_daily, marts_anomaly_episodes, marts_anomaly_status, marts_published_warehouse]
+    return [marts_anomaly_daily, marts_anomaly_episodes, marts_anomaly_status, marts_basis_trades,
+            marts_basis_trade_summary, marts_alert_log, marts_published_warehouse]
