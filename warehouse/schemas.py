@@ -108,6 +108,9 @@ RAW_INSTRUMENTS = TableSpec(
         C("inverse", pl.Boolean, "True when coin-margined (settled in the base coin)"),
         C("contract_size", pl.Float64, "Coins per contract (linear) or USD per contract (inverse)"),
         C("expiry_ts", pl.Datetime, "Expiry/delivery time, UTC; null for spot and perpetuals"),
+        C("reconstructed", pl.Boolean, "True when the row was rebuilt for a past day from the expiry schedule "
+          "and the symbols of a history source (archive, continuous klines), not listed by the venue that day; "
+          "null or false when the venue listed it"),
     ),
     key=("snapshot_date", "venue", "symbol"),
     partition_column="snapshot_date",
