@@ -117,8 +117,8 @@ class BinanceContract:
         return None if self.expiry is None else _ms(self.expiry)
 
 
-def quarterlies(margin: str, coin: str, start: dt.date, end: dt.date) -> list[BinanceContract]:
-    """The quarterly contracts of the schedule that may trade on some day of [start, end)."""
+def quarterly_expiries_between(start: dt.date, end: dt.date) -> list[dt.datetime]:
+    """Expiries of the quarterlies of the schedule that may trade on some day of [start, end)."""
     found = []
     year, month = start.year, QUARTERLY_MONTHS[(start.month - 1) // 3]
     while True:
@@ -126,8 +126,13 @@ def quarterlies(margin: str, coin: str, start: dt.date, end: dt.date) -> list[Bi
         if expiry.date() - dt.timedelta(days=CONTRACT_LIFE_DAYS) >= end:
             return found
         if expiry.date() >= start:
-            found.append(BinanceContract(margin, coin, "future", expiry))
+            found.append(expiry)
         year, month = (year + 1, 3) if month == 12 else (year, month + 3)
+
+
+def quarterlies(margin: str, coin: str, start: dt.date, end: dt.date) -> list[BinanceContract]:
+    """The quarterly contracts of a family that may trade on some day of [start, end)."""
+    return [BinanceContract(margin, coin, "future", e) for e in quarterly_expiries_between(start, end)]
 
 
 def contract_life(contract: BinanceContract, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
