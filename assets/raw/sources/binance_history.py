@@ -1,8 +1,9 @@
 """Binance history over its REST API through ccxt, expired quarterlies included.
 
-Spot, perpetuals (last and mark) and funding come from the live source (`ExchangeSource`): those
-instruments are still listed, so their history is served as for any backfill. Quarterlies are no longer
-in the market list once expired, so they are read by name:
+Everything is read by the venue's own symbol, without loading the market list (which lacks expired
+contracts): spot `BTCUSDT` (`/api/v3/klines`), perpetuals `BTCUSDT` / `BTCUSD_PERP` (klines and mark
+price klines), funding through the live source (`ExchangeSource`, the perpetuals are still listed).
+Quarterlies:
 
 - Delivery klines (`/fapi/v1/klines?symbol=BTCUSDT_230630`) for the families in `delivery_margins`:
   one request per contract and range (a contract lives < 1500 days), its own candles, expiry day included.
@@ -34,12 +35,13 @@ from .base import SourceError
 from .binance_archive import MARGINS, VENUE, BinanceContract, contract_life, quarterlies
 from .calendars import quarterly_expiries_from
 from .exchanges import ExchangeSource
-from .routed import HistoryStats, ReconstructedInstrument, concat_frames, snapshots_from_bars
+from .routed import HistoryStats, concat_frames, snapshots_from_bars
 
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
-KLINES_PER_PAGE = 1500  # the most 1d candles one klines or continuousKlines request returns
+# ccxt's implicit method prefix and the most candles one request returns, per API.
+API = {"spot": ("publicGet", 1000), "um": ("fapiPublicGet", 1500), "cm": ("dapiPublicGet", 1500)}
 CONTRACT_TYPES = {"CURRENT_QUARTER": 0, "NEXT_QUARTER": 1}  # position on the schedule after the day
 
 
@@ -87,30 +89,41 @@ class BinanceRestHistorySource:
     # ------------------------------------------------------------------------------- CryptoSource
     def crypto_bars(self, start: dt.date, end: dt.date) -> pl.DataFrame:
         if (start, end) not in self._bars:
-            self.exchange  # noqa: B018 - count the listing's requests too
-            listed = self.live.crypto_bars(start, end).filter(pl.col("kind") != "future")
-            frames = [listed]
+            frames = []
             for coin in self.underlyings:
+                spot = BinanceContract("spot", coin, "spot")
+                frames.append(self._named_series(spot, "spot", "klines", "last", start, end))
                 for margin in self.margins:
+                    perp = BinanceContract(margin, coin, "perp")
+                    frames.append(self._named_series(perp, margin, "klines", "last", start, end))
+                    frames.append(self._named_series(perp, margin, "markPriceKlines", "mark", start, end))
                     frames.append(self._quarterlies(margin, coin, start, end))
             self._bars[(start, end)] = concat_frames(frames, RAW_CRYPTO_OHLCV.polars_schema,
                                                      ["date", "venue", "symbol", "price_type"])
         return self._bars[(start, end)]
 
     def instruments(self, start: dt.date, end: dt.date) -> pl.DataFrame:
-        bars = self.crypto_bars(start, end)
-        span = f"{start}..{end - dt.timedelta(days=1)}"
-        known = [ReconstructedInstrument(
-            venue=i.venue, symbol=i.symbol, underlying=i.underlying, kind=i.kind, quote=i.quote, settle=i.settle,
-            linear=i.linear, inverse=i.inverse, contract_size=i.contract_size, expiry_ts=None,
-        ) for i in self.live.listing(VENUE, span) if i.kind != "future"]
-        known += [c.instrument() for coin in self.underlyings for margin in self.margins
-                  for c in quarterlies(margin, coin, start, end)]
-        return snapshots_from_bars(bars, known)
+        known = []
+        for coin in self.underlyings:
+            known.append(BinanceContract("spot", coin, "spot").instrument())
+            for margin in self.margins:
+                known.append(BinanceContract(margin, coin, "perp").instrument())
+                known += [c.instrument() for c in quarterlies(margin, coin, start, end)]
+        return snapshots_from_bars(self.crypto_bars(start, end), known)
 
     def funding(self, start: dt.date, end: dt.date) -> pl.DataFrame:
-        self.exchange  # noqa: B018 - count the requests
+        """Funding of the perpetuals (still listed): the live source's paged funding history."""
+        self.exchange  # noqa: B018 - count its requests too
         return self.live.funding(start, end)
+
+    def _named_series(self, contract: BinanceContract, api: str, endpoint: str, price_type: str, start: dt.date,
+                      end: dt.date) -> pl.DataFrame:
+        """Spot or perpetual candles by the venue's symbol; an unknown symbol is an error."""
+        rows = self._klines(api, endpoint, {"symbol": contract.venue_id}, f"{contract.venue_id} {endpoint}", start, end)
+        if rows is None:
+            raise SourceError(f"binance rest: {endpoint} of {contract.venue_id} for {start} to "
+                              f"{end - dt.timedelta(days=1)} refused: Invalid symbol")
+        return _frame(contract, rows, f"{contract.venue_id} {endpoint}", price_type)
 
     # -------------------------------------------------------------------------------- quarterlies
     def _quarterlies(self, margin: str, coin: str, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -129,7 +142,8 @@ class BinanceRestHistorySource:
                 frames.append(continuous.filter(pl.col("symbol") == contract.symbol))
                 continue
             expiry_ms = contract.expiry_ms()
-            frames.append(_frame(contract, [r for r in rows if int(r[0]) < expiry_ms], f"{contract.venue_id} klines"))
+            frames.append(_frame(contract, [r for r in rows if int(r[0]) < expiry_ms], f"{contract.venue_id} klines",
+                                 "last"))
         return concat_frames(frames, RAW_CRYPTO_OHLCV.polars_schema, ["date", "symbol"])
 
     def _continuous_series(self, margin: str, coin: str, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -150,21 +164,22 @@ class BinanceRestHistorySource:
                         continue  # the series switches contract at 08:00 on an expiry day: a mixed candle
                     contract = BinanceContract(margin, coin, "future", upcoming[position])
                     by_contract.setdefault(contract, []).append(row)
-            frames = [_frame(c, rows, f"{pair} continuous klines") for c, rows in by_contract.items()]
+            frames = [_frame(c, rows, f"{pair} continuous klines", "last") for c, rows in by_contract.items()]
             self._continuous[key] = concat_frames(frames, RAW_CRYPTO_OHLCV.polars_schema, ["date", "symbol"])
         return self._continuous[key]
 
-    def _klines(self, margin: str, endpoint: str, params: dict, what: str, start: dt.date,
+    def _klines(self, api: str, endpoint: str, params: dict, what: str, start: dt.date,
                 end: dt.date) -> list | None:
-        """All 1d klines of [start, end), one request per 1500 days; None when the venue refuses the symbol."""
-        api = "fapiPublicGet" if margin == "um" else "dapiPublicGet"
-        method = getattr(self.exchange, api + endpoint[0].upper() + endpoint[1:])
+        """All 1d klines of [start, end) from `api` (spot, um, cm), one request per page of days;
+        None when the venue refuses the symbol."""
+        prefix, per_page = API[api]
+        method = getattr(self.exchange, prefix + endpoint[0].upper() + endpoint[1:])
         rows: dict[int, list] = {}
         page_start = start
         while page_start < end:
-            page_end = min(page_start + dt.timedelta(days=KLINES_PER_PAGE), end)
+            page_end = min(page_start + dt.timedelta(days=per_page), end)
             since, until = _ms(page_start), _ms(page_end)
-            request = {**params, "interval": "1d", "startTime": since, "endTime": until - 1, "limit": KLINES_PER_PAGE}
+            request = {**params, "interval": "1d", "startTime": since, "endTime": until - 1, "limit": per_page}
             answer = self._request(what, page_start, page_end, lambda: method(request))
             if answer is None:
                 return None
@@ -200,8 +215,8 @@ class BinanceRestHistorySource:
                                   f"{type(exc).__name__}: {str(exc)[:300]}") from None
 
 
-def _frame(contract: BinanceContract, rows: list, where: str) -> pl.DataFrame:
-    """raw.crypto_ohlcv rows of a contract's klines; the coin volume is column 7 on COIN-M."""
+def _frame(contract: BinanceContract, rows: list, where: str, price_type: str) -> pl.DataFrame:
+    """raw.crypto_ohlcv rows of klines; the coin volume is column 7 on COIN-M, none for mark candles."""
     out = []
     for row in rows:
         opened = int(row[0])
@@ -210,13 +225,14 @@ def _frame(contract: BinanceContract, rows: list, where: str) -> pl.DataFrame:
             raise SourceError(f"binance rest: {where}: candle of {contract.venue_id} for {day} does not open at 00:00 UTC")
         try:
             prices = [float(v) for v in row[1:5]]
-            volume = float(row[7] if contract.margin == "cm" else row[5])
+            volume = None if price_type != "last" else float(row[7] if contract.margin == "cm" else row[5])
         except (TypeError, ValueError):
             raise SourceError(f"binance rest: {where}: candle of {contract.venue_id} for {day} is malformed: {row}") from None
         if min(prices) <= 0:
             raise SourceError(f"binance rest: {where}: candle of {contract.venue_id} for {day} has a non-positive price: {row}")
-        out.append({"date": day, "venue": VENUE, "symbol": contract.symbol, "kind": "future", "price_type": "last",
-                    "open": prices[0], "high": prices[1], "low": prices[2], "close": prices[3], "volume": volume})
+        out.append({"date": day, "venue": VENUE, "symbol": contract.symbol, "kind": contract.kind,
+                    "price_type": price_type, "open": prices[0], "high": prices[1], "low": prices[2],
+                    "close": prices[3], "volume": volume})
     return pl.DataFrame(out, schema=RAW_CRYPTO_OHLCV.polars_schema)
 
 

@@ -222,8 +222,11 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _ms(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
+def _ms(moment: dt.date | dt.datetime) -> int:
+    """Epoch milliseconds of a UTC day's 00:00, or of a naive UTC moment."""
+    if not isinstance(moment, dt.datetime):
+        moment = dt.datetime(moment.year, moment.month, moment.day)
+    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
 def _day(ms: int) -> dt.date:

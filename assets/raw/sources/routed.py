@@ -197,8 +197,7 @@ class RoutedCryptoSource:
             frames.append(frame)
         if covered < (end - start).days:
             missing = [d for d in _days(start, end) if not any(r.part(d, d + dt.timedelta(days=1)) for r in self.routes)]
-            raise SourceError(f"routed source: no route serves {missing[0]}"
-                              f"{f' to {missing[-1]}' if len(missing) > 1 else ''} ({len(missing)} days); "
+            raise SourceError(f"routed source: no route serves {_ranges(missing)} ({len(missing)} days); "
                               f"routes: {', '.join(r.describe() for r in self.routes)}")
         return concat_frames(frames, schema, order)
 
@@ -230,3 +229,14 @@ class RoutedCryptoSource:
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+def _ranges(days: list[dt.date]) -> str:
+    """Consecutive days as 'first to last' ranges, comma separated."""
+    spans: list[list[dt.date]] = []
+    for day in days:
+        if spans and (day - spans[-1][1]).days == 1:
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    return ", ".join(str(a) if a == b else f"{a} to {b}" for a, b in spans)
