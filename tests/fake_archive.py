@@ -111,7 +111,7 @@ def write_archive(root: Path, book: Book, coins=("BTC", "ETH"), daily_months: se
             month = _month_of(expiry_ms)
             for k in range(1, 3):
                 ts = (expiry_ms // DAY_MS + k) * DAY_MS
-                if _month_of(ts) == month:
+                if _month_of(ts) == month and month in by_month:
                     by_month.setdefault(month, []).append(_kline(ts, 1.0, 1.0, 1.0, 1.0, 1.0, cm_size))
         for (year, month), lines in by_month.items():
             if (year, month) in daily_months:
