@@ -286,6 +286,68 @@ class AlertSettings(_Section):
         return (*self.webhooks, *self.emails)
 
 
+class HistoryRoute(_Section):
+    """The sources that serve the UTC days [start, end) (each source its own venues)."""
+
+    sources: tuple[Literal["binance_archive", "binance_rest", "deribit_rest", "live", "sample"], ...] = Field(
+        description="binance_archive (Binance's public data archive), binance_rest (Binance continuous and delivery "
+        "klines), deribit_rest (Deribit chart data of expired futures), live (the ccxt venues), sample.",
+        min_length=1,
+    )
+    start: dt.date | None = Field(None, description="First day served; empty: from the beginning.")
+    end: dt.date | None = Field(None, description="Day after the last day served; empty: open-ended.")
+
+
+class HistorySettings(_Section):
+    """Where the history of past days comes from (expired quarterlies are not in the venues' market lists).
+
+    Example: the archive up to the last complete month, the live venues after it::
+
+        history:
+          binance_archive: /data/binance-archive      # or https://data.binance.vision
+          routes:
+            - {sources: [binance_archive, deribit_rest], end: 2025-11-01}
+            - {sources: [live], start: 2025-11-01}
+    """
+
+    routes: tuple[HistoryRoute, ...] = Field(
+        default=(), description="Which sources serve which days; empty: the `source` setting serves every day."
+    )
+    binance_archive: str | None = Field(
+        None, description="A folder holding Binance's archive tree (data/futures/..., data/spot/...) or a base URL "
+        "of the archive or a mirror (https://data.binance.vision).",
+    )
+    archive_cache_dir: str = Field(
+        "data/archive-cache", description="Where downloaded archive files are kept, so a rerun downloads nothing."
+    )
+    verify_checksums: bool = Field(True, description="Refuse archive files whose sha256 differs from their CHECKSUM.")
+    archive_spot: Literal["spot", "index"] = Field(
+        "spot", description="Spot price from the spot archive (BTC/USDT last, as the live source stores) or from "
+        "the USD-M index price klines (price_type index).",
+    )
+    binance_margins: tuple[Literal["um", "cm"], ...] = Field(
+        ("um", "cm"), description="Binance families to read: um (USD-M, linear), cm (COIN-M, inverse)."
+    )
+    binance_delivery_margins: tuple[Literal["um", "cm"], ...] = Field(
+        ("um",), description="Families whose quarterlies binance_rest reads as delivery klines (one request per "
+        "contract; Binance still serves expired USD-M contracts); the others come from continuous klines.",
+    )
+
+    @model_validator(mode="after")
+    def _check_routes(self) -> "HistorySettings":
+        for route in self.routes:
+            if route.start and route.end and route.start >= route.end:
+                raise ValueError(f"history.routes: start {route.start} is not before end {route.end}")
+        ordered = sorted(self.routes, key=lambda r: r.start or dt.date.min)
+        for before, after in zip(ordered, ordered[1:]):
+            if before.end is None or after.start is None or before.end > after.start:
+                raise ValueError(f"history.routes: {list(before.sources)} (to {before.end or 'open end'}) and "
+                                 f"{list(after.sources)} (from {after.start or 'the beginning'}) overlap")
+        if any("binance_archive" in r.sources for r in self.routes) and not self.binance_archive:
+            raise ValueError("history.routes use binance_archive but history.binance_archive (folder or URL) is not set")
+        return self
+
+
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
@@ -302,6 +364,7 @@ class Settings(_Section):
     sample: SampleSettings = SampleSettings()
     live: LiveSettings = LiveSettings()
     alerts: AlertSettings = AlertSettings()
+    history: HistorySettings = HistorySettings()
 
     @model_validator(mode="after")
     def _check_venues(self) -> "Settings":

@@ -98,7 +98,7 @@ def test_a_quarterly_that_delivers_inside_the_range_keeps_its_days_and_stops_at_
     assert june.filter(pl.col("symbol") == "BTC/USD:BTC-250627").row(0, named=True) | {"snapshot_date": None} == {
         "snapshot_date": None, "venue": "binance", "symbol": "BTC/USD:BTC-250627", "underlying": "BTC", "kind": "future",
         "quote": "USD", "settle": "BTC", "linear": False, "inverse": True, "contract_size": 100.0,
-        "expiry_ts": dt.datetime(2025, 6, 27, 8)}
+        "expiry_ts": dt.datetime(2025, 6, 27, 8), "reconstructed": None}
 
 
 def test_funding_settlements_and_their_intervals_come_from_the_venue(venues, sample):

@@ -73,6 +73,11 @@ class TableSpec:
             f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  {cols}\n)",
             f"COMMENT ON TABLE {self.qualified} IS {_quote(self.description)}",
         ]
+        # A warehouse written by an earlier version gains the columns added since (nullable ones only).
+        statements += [
+            f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {ident(c.name)} {c.sql_type}"
+            for c in self.columns if c.nullable
+        ]
         statements += [
             f"COMMENT ON COLUMN {self.qualified}.{ident(c.name)} IS {_quote(c.description)}" for c in self.columns
         ]
@@ -110,6 +115,9 @@ RAW_INSTRUMENTS = TableSpec(
         C("inverse", pl.Boolean, "True when coin-margined (settled in the base coin)"),
         C("contract_size", pl.Float64, "Coins per contract (linear) or USD per contract (inverse)"),
         C("expiry_ts", pl.Datetime, "Expiry/delivery time, UTC; null for spot and perpetuals"),
+        C("reconstructed", pl.Boolean, "True when the row was rebuilt for a past day from the expiry schedule "
+          "and the symbols of a history source (archive, continuous klines), not listed by the venue that day; "
+          "null or false when the venue listed it"),
     ),
     key=("snapshot_date", "venue", "symbol"),
     partition_column="snapshot_date",
