@@ -198,6 +198,17 @@ class QualitySettings(_Section):
     unit_error_move: float = Field(
         0.5, gt=0, description="A day-over-day log move beyond this that reverses the next day is a unit error."
     )
+    funding_ceiling_8h: float = Field(
+        0.008, gt=0, description="abs(funding rate) per 8 hours, scaled to the settlement's interval, above which a "
+        "settlement must also be within funding_history_multiple times its venue's recent median abs(rate) to pass.")
+    funding_history_multiple: float = Field(
+        50.0, gt=1, description="How many times the venue and perpetual's trailing median abs(rate) a settlement above "
+        "the ceiling may reach; a rate stored in percent is 100 times.")
+    funding_history_days: int = Field(
+        14, ge=1, description="Days of the venue's own settlements before each one whose median abs(rate) is the "
+        "reference.")
+    funding_history_min_settlements: int = Field(
+        9, ge=1, description="Fewest settlements in that window for a reference; with fewer, the ceiling alone judges.")
 
 
 class SampleSettings(_Section):

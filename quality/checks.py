@@ -1,57 +1,70 @@
 """The quality suites as Dagster asset checks on the table each guards.
 
-Every raw and core asset carries two checks:
-- `quality_gate` (ERROR, blocking): the error-tier expectations. The window is validated before it is
-  written; when the gate fails nothing is written, the stored partition stays as it was, and every
+Every table asset carries:
+- `quality_gate` (ERROR, blocking): the suite's critical expectations. The window is validated before it
+  is written; when the gate fails nothing is written, the stored partition stays as it was, and every
   asset downstream (the anomaly tables included) is skipped in that run.
-- `quality_watch` (WARN): the warn-tier expectations; reported, never blocking.
+- `quality_watch` (WARN), only on tables whose suite has warning expectations: those expectations,
+  reported, never blocking. A table without any has no watch check rather than one that checks nothing.
+Descriptions list each expectation with the thresholds of the settings in force.
 """
 
 from __future__ import annotations
 
 import dagster as dg
+import polars as pl
 
 from warehouse.formatting import markdown_table
 from warehouse.schemas import TableSpec
 
-from .gate import QualityReport
-from .suites import SUITES
+from .gate import QualityReport, expectation_name
+from .suites import AnalyticsSettings, Tier, suite_for, tier_of
 
 GATE, WATCH = "quality_gate", "quality_watch"
+CHECKS: dict[Tier, tuple[str, dg.AssetCheckSeverity]] = {
+    "error": (GATE, dg.AssetCheckSeverity.ERROR),
+    "warn": (WATCH, dg.AssetCheckSeverity.WARN),
+}
 
 
-def _rule_list(spec: TableSpec, tier: str, settings) -> str:
-    rules = [r for r in SUITES[spec.qualified](settings) if r.tier == tier]
-    return "\n".join(f"- {r.name}: {r.why}" for r in rules)
-
-
-def quality_check_specs(spec: TableSpec, settings) -> list[dg.AssetCheckSpec]:
+def quality_check_specs(spec: TableSpec, settings: AnalyticsSettings) -> list[dg.AssetCheckSpec]:
+    expectations = [e for frame in suite_for(spec).expectations(settings).values() for e in frame]
+    lines: dict[Tier, list[str]] = {"error": [], "warn": []}
+    for expectation in expectations:
+        why = (expectation.meta or {}).get("why")
+        text = f"- {expectation_name(expectation.configuration)}: {expectation.description}" + (f" ({why})" if why else "")
+        lines[tier_of(expectation.severity)].append(text)
     key = dg.AssetKey([spec.schema, spec.name])
-    return [
+    specs = [
         dg.AssetCheckSpec(
             GATE, asset=key, blocking=True,
-            description=f"Blocking great-expectations suite on {spec.qualified}; the window is written only "
-            f"when every expectation passes:\n{_rule_list(spec, 'error', settings)}",
-        ),
-        dg.AssetCheckSpec(
-            WATCH, asset=key, blocking=False,
-            description=f"Warning-level expectations on {spec.qualified}, reported but never blocking:\n"
-            f"{_rule_list(spec, 'warn', settings) or '- none'}",
-        ),
+            description=f"Blocking great-expectations suite on {spec.qualified}; the window is written only when "
+            "every expectation passes:\n" + "\n".join(lines["error"]),
+        )
     ]
+    if lines["warn"]:
+        specs.append(
+            dg.AssetCheckSpec(
+                WATCH, asset=key, blocking=False,
+                description=f"Warning-level expectations on {spec.qualified}, reported but never blocking:\n"
+                + "\n".join(lines["warn"]),
+            )
+        )
+    return specs
 
 
 def check_results(report: QualityReport) -> list[dg.AssetCheckResult]:
+    """One result per check declared for the table (the watch check only where the suite has warnings)."""
     return [
         dg.AssetCheckResult(
-            check_name=name, passed=report.passed(tier), severity=severity, metadata=_metadata(report, tier),
-            description=report.summary(tier),
+            check_name=CHECKS[tier][0], passed=report.passed(tier), severity=CHECKS[tier][1],
+            metadata=_metadata(report, tier), description=report.summary(tier),
         )
-        for name, tier, severity in ((GATE, "error", dg.AssetCheckSeverity.ERROR), (WATCH, "warn", dg.AssetCheckSeverity.WARN))
+        for tier in report.tiers
     ]
 
 
-def _metadata(report: QualityReport, tier: str) -> dict:
+def _metadata(report: QualityReport, tier: Tier) -> dict:
     failed = report.failed(tier)
     metadata = {
         "expectations_evaluated": report.evaluated[tier],
@@ -59,12 +72,11 @@ def _metadata(report: QualityReport, tier: str) -> dict:
         "validation_seconds": round(report.seconds, 3),
     }
     if failed:
-        lines = ["| expectation | rows failed | rows checked | why it matters |", "|---|---|---|---|"]
-        lines += [f"| {f.rule.name} | {f.unexpected} | {f.evaluated} | {f.rule.why} |" for f in failed]
+        lines = ["| expectation | rows failed | rows checked | expected | why it matters |", "|---|---|---|---|---|"]
+        lines += [f"| {f.name} | {f.unexpected} | {f.evaluated} | {f.description} | {f.why or ''} |" for f in failed]
         metadata["failed_expectations"] = dg.MetadataValue.md("\n".join(lines))
         examples = [row for f in failed for row in f.examples][:10]
         if examples:
-            import polars as pl
-
             metadata["offending_rows"] = dg.MetadataValue.md(markdown_table(pl.DataFrame(examples, infer_schema_length=None), 10))
     return metadata
+

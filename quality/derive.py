@@ -5,6 +5,8 @@ Pure polars, no I/O.
   cancel to within 20%), or a jump of about 100x either way (a quote switched between units and cents).
   Both the spike and its reversal are flagged, so a daily run stops on whichever day it sees.
 - trading days: whether a traditional row's date is an exchange session.
+- funding magnitude against the venue's own history: a rate stored in percent instead of a fraction is
+  100x its neighbours although it can stay under the absolute cap (see `with_funding_history`).
 - coverage: one row per (date, subject) that must be present, with `present`.
 """
 
@@ -12,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 
 import polars as pl
 
-from assets.raw.sources.calendars import is_nyse_trading_day
+from assets.raw.sources.calendars import nyse_trading_days
 
 HUNDREDFOLD = math.log(100.0)
 
@@ -47,9 +50,50 @@ def with_unit_errors(rows: pl.DataFrame, history: pl.DataFrame, by: list[str], b
 
 
 def with_trading_day(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.with_columns(
-        is_trading_day=pl.col("date").map_elements(is_nyse_trading_day, return_dtype=pl.Boolean)
+    """`rows` with `is_trading_day`: whether the row's date is an NYSE session."""
+    if rows.is_empty():
+        return rows.with_columns(is_trading_day=pl.lit(True))
+    sessions = nyse_trading_days(rows["date"].min(), rows["date"].max() + dt.timedelta(days=1))
+    return rows.with_columns(is_trading_day=pl.col("date").is_in(sessions))
+
+
+@dataclass(frozen=True)
+class FundingHistoryRule:
+    """A settlement is implausible when abs(rate) exceeds both the ceiling (per 8 hours, scaled to the
+    settlement's interval) and `multiple` x its reference: the median abs(rate) of the same venue and
+    perpetual over the `days` before it (given at least `min_settlements` of them; without, the ceiling
+    alone judges).
+
+    The ceiling is the most a BTC or ETH perpetual plausibly pays per 8 hours (venues cap it at or below
+    0.75%), so a typical 0.01% stored in percent (1%) is caught although it is under the absolute cap.
+    The venue's own history lets a venue that runs hot exceed the ceiling: with a median of 0.03% per 8
+    hours a genuine 1% passes, while the same median stored in percent (3%, 100x) is still caught. The
+    median ignores the venue's few genuine spikes. Left uncaught: a near-zero rate stored in percent that
+    stays under the ceiling (0.005% -> 0.5%)."""
+
+    days: int
+    multiple: float
+    ceiling_8h: float
+    min_settlements: int
+
+
+def with_funding_history(rows: pl.DataFrame, history: pl.DataFrame, rule: FundingHistoryRule) -> pl.DataFrame:
+    """`rows` with `rate_reference` (the venue's trailing median abs rate, null without enough history) and
+    `rate_beyond_history` (True when abs(rate) exceeds what `rule` allows), with `history` as context."""
+    by = ["venue", "symbol"]
+    combined = pl.concat([history.select(rows.columns), rows], how="vertical_relaxed").unique(
+        subset=[*by, "funding_ts"], keep="last"
+    ).sort(*by, "funding_ts")
+    reference = pl.col("rate").abs().rolling_median_by(
+        "funding_ts", f"{rule.days}d", min_samples=rule.min_settlements, closed="left"
+    ).over(by)
+    ceiling = rule.ceiling_8h * pl.col("interval_hours") / 8
+    allowed = pl.max_horizontal(ceiling, rule.multiple * pl.col("rate_reference"))  # a null reference: the ceiling
+    judged = combined.with_columns(rate_reference=reference).with_columns(
+        rate_beyond_history=(pl.col("rate").abs() > allowed).fill_null(False)
     )
+    return rows.join(judged.select(*by, "funding_ts", "rate_reference", "rate_beyond_history"),
+                     on=[*by, "funding_ts"], how="left", maintain_order="left")
 
 
 def coverage(present: pl.DataFrame, expected_subjects: list[str], days: list[dt.date]) -> pl.DataFrame:

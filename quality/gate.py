@@ -1,149 +1,144 @@
-"""Run a table's expectation suites on a window of rows and summarise what failed.
+"""Validate a window of any table with its registered suite and summarise what failed.
 
-`prepare` adds the derived columns and the coverage frame the suites read; `validate` runs them through
-great-expectations (pandas data source: polars -> pandas via Arrow) and returns a QualityReport that
-names each failed expectation, how many rows failed, and a few offending rows.
+`validate_window` asks the table's suite (quality/suites.py) for the frames it validates and the
+expectations of each, runs them through great-expectations (pandas data source: polars -> pandas via
+Arrow) and returns a QualityReport naming each failed expectation, how many rows failed and a few
+offending rows. Each result is read back from the expectation configuration GX returns with it (its
+type, columns, severity, description and meta), so nothing has to be matched by hand.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import great_expectations as gx
 import polars as pl
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-from pipelines.settings import Settings
-from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_INSTRUMENTS, RAW_TRADITIONAL_OHLCV, TableSpec
+from warehouse.schemas import TableSpec
 
-from .derive import coverage, with_trading_day, with_unit_errors
-from .suites import SUITES, Rule, Tier
+from .suites import AnalyticsSettings, Frames, Suite, Tier, Window, suite_for, tier_of
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 EXAMPLES = 5
+
+
+def expectation_name(config: ExpectationConfiguration) -> str:
+    """e.g. expect_column_values_to_be_between(rate): the GX type and the column(s) it looks at."""
+    kwargs = config.kwargs
+    target = kwargs.get("column") or kwargs.get("column_list") or (
+        f"{kwargs.get('column_A')} vs {kwargs.get('column_B')}" if "column_A" in kwargs else None
+    )
+    return f"{config.type}({target})" if target else config.type
 
 
 @dataclass
 class FailedExpectation:
-    rule: Rule
+    name: str
+    tier: Tier
+    description: str
+    why: str | None
     unexpected: int
     evaluated: int
     examples: list[dict]
+
+    @property
+    def rule(self) -> FailedExpectation:
+        """Former name of the failure's own fields (`failure.rule.name`), kept while callers move to `.name`."""
+        return self
 
 
 @dataclass
 class QualityReport:
     table: str
+    # The tiers the table's suite has expectations in: a check is declared and reported for each.
+    tiers: tuple[Tier, ...] = ("error",)
     failures: list[FailedExpectation] = field(default_factory=list)
     evaluated: dict[Tier, int] = field(default_factory=lambda: {"error": 0, "warn": 0})
     seconds: float = 0.0
 
     def passed(self, tier: Tier) -> bool:
-        return not any(f.rule.tier == tier for f in self.failures)
+        return not any(f.tier == tier for f in self.failures)
 
     def failed(self, tier: Tier) -> list[FailedExpectation]:
-        return [f for f in self.failures if f.rule.tier == tier]
+        return [f for f in self.failures if f.tier == tier]
 
     def summary(self, tier: Tier) -> str:
         failed = self.failed(tier)
         if not failed:
             return f"{self.table}: all {self.evaluated[tier]} {tier} expectations passed"
-        parts = [f"{f.rule.name} on {f.unexpected} of {f.evaluated} rows" for f in failed]
+        parts = [f"{f.name} on {f.unexpected} of {f.evaluated} rows" for f in failed]
         return f"{self.table}: {len(failed)} {tier} expectation(s) failed: " + "; ".join(parts)
 
 
 @lru_cache(maxsize=1)
 def _batch_definition():
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
+    """One ephemeral GX context per process: building it costs far more than validating a day."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context.data_sources.add_pandas("warehouse").add_dataframe_asset("window").add_batch_definition_whole_dataframe("all")
 
 
-def prepare(spec: TableSpec, rows: pl.DataFrame, history: pl.DataFrame | None, settings: Settings,
-            start: dt.date, end: dt.date) -> dict[str, pl.DataFrame]:
-    """The frames a table's suites validate: its rows with derived columns, and its coverage."""
-    history = history if history is not None else rows.clear()
-    days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
-    bound = settings.quality.unit_error_move
-    reference, underlyings = settings.reference_venue, settings.universe.underlyings
-    frames = {"rows": rows}
-    if spec is RAW_CRYPTO_OHLCV:
-        frames["rows"] = with_unit_errors(rows, history, ["venue", "symbol", "price_type"], bound)
-        present = rows.filter(pl.col("kind").is_in(["spot", "perp"]) & (pl.col("price_type") != "mark")).select(
-            "date", subject=pl.col("venue") + ":" + pl.col("symbol").str.split("/").list.first() + ":" + pl.col("kind"))
-        subjects = [f"{v}:{u}:{k}" for v in settings.venues for u in underlyings for k in ("spot", "perp")]
-        frames["coverage"] = _required(coverage(present, subjects, days), reference)
-    elif spec is RAW_TRADITIONAL_OHLCV:
-        frames["rows"] = with_trading_day(with_unit_errors(rows, history, ["ticker"], bound))
-        trading = [d for d in days if with_trading_day(pl.DataFrame({"date": [d]}))["is_trading_day"][0]]
-        present = rows.select("date", subject="series")
-        frames["coverage"] = coverage(present, list(settings.traditional_series()), trading).with_columns(
-            missing_required=~pl.col("present"), missing_optional=pl.lit(False))
-    elif spec is RAW_FUNDING:
-        present = rows.select("date", subject=pl.col("venue") + ":" + pl.col("symbol").str.split("/").list.first())
-        subjects = [f"{v}:{u}" for v in settings.venues for u in underlyings]
-        frames["coverage"] = _required(coverage(present, subjects, days), reference)
-    elif spec is RAW_INSTRUMENTS:
-        frames["rows"] = rows.with_columns(expiry_known=(pl.col("kind") != "future") | pl.col("expiry_ts").is_not_null())
-        present = rows.filter(pl.col("kind") == "perp").select(
-            date="snapshot_date", subject=pl.col("venue") + ":" + pl.col("underlying"))
-        subjects = [f"{v}:{u}" for v in settings.venues for u in underlyings]
-        frames["coverage"] = _required(coverage(present, subjects, days), reference)
-    return frames
+def validate_window(spec: TableSpec, rows: pl.DataFrame, *, history: pl.DataFrame | None,
+                    settings: AnalyticsSettings, start: dt.date, end: dt.date) -> QualityReport:
+    """Validate the rows of `spec` for [start, end) with the table's suite. `history` holds the stored rows
+    just before `start` (context for expectations that compare with earlier days), or None."""
+    began = time.perf_counter()
+    suite = suite_for(spec)
+    window = Window(rows, history if history is not None else rows.clear(), start, end)
+    report = _validate(suite, suite.frames(window, settings), settings)
+    report.seconds = time.perf_counter() - began
+    return report
 
 
-def _required(frame: pl.DataFrame, reference_venue: str) -> pl.DataFrame:
-    required = pl.col("subject").str.starts_with(reference_venue + ":")
-    return frame.with_columns(
-        missing_required=required & ~pl.col("present"), missing_optional=~required & ~pl.col("present")
+def _validate(suite: Suite, frames: Frames, settings: AnalyticsSettings) -> QualityReport:
+    expectations = suite.expectations(settings)
+    tiers = {tier_of(e.severity) for frame in expectations.values() for e in frame}
+    report = QualityReport(suite.spec.qualified, tiers=tuple(t for t in ("error", "warn") if t in tiers))
+    batch_definition = _batch_definition()
+    for frame_name, selected in expectations.items():
+        frame = frames[frame_name]
+        gx_suite = gx.ExpectationSuite(name=f"{suite.spec.qualified}:{frame_name}", expectations=selected)
+        result = batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()}).validate(
+            gx_suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLES}
+        )
+        for outcome in result.results:
+            config = outcome.expectation_config
+            tier = tier_of(config.severity)
+            report.evaluated[tier] += 1
+            if not outcome.success:
+                report.failures.append(_failure(config, tier, outcome.result or {}, frame))
+    return report
+
+
+def _failure(config: ExpectationConfiguration, tier: Tier, details: dict, frame: pl.DataFrame) -> FailedExpectation:
+    indices = (details.get("unexpected_index_list") or [])[:EXAMPLES]
+    # A table-level expectation (columns, row count) names no rows: the whole window failed it.
+    unexpected = details.get("unexpected_count")
+    return FailedExpectation(
+        name=expectation_name(config),
+        tier=tier,
+        description=config.description or expectation_name(config),
+        why=(config.meta or {}).get("why"),
+        unexpected=int(unexpected) if unexpected is not None else frame.height,
+        evaluated=int(details.get("element_count") or frame.height),
+        examples=[frame.row(int(i), named=True) for i in indices if str(i).isdigit()],
     )
 
 
-def _config_key(configuration) -> str:
-    kwargs = {k: v for k, v in configuration.kwargs.items() if k not in ("result_format", "batch_id")}
-    return f"{configuration.type}:{sorted((k, str(v)) for k, v in kwargs.items())}"
+def prepare(spec: TableSpec, rows: pl.DataFrame, history: pl.DataFrame | None, settings: AnalyticsSettings,
+            start: dt.date, end: dt.date) -> Frames:
+    """Former two-step entry point (the frames a suite validates); kept while callers move to `validate_window`."""
+    return suite_for(spec).frames(Window(rows, history if history is not None else rows.clear(), start, end), settings)
 
 
-def validate(spec: TableSpec, frames: dict[str, pl.DataFrame], settings: Settings) -> QualityReport:
-    import great_expectations as gx
-
+def validate(spec: TableSpec, frames: Frames, settings: AnalyticsSettings) -> QualityReport:
+    """Former two-step entry point (validate prepared frames); kept while callers move to `validate_window`."""
     began = time.perf_counter()
-    report = QualityReport(spec.qualified)
-    rules = SUITES[spec.qualified](settings)
-    batch_definition = _batch_definition()
-    for frame_name, frame in frames.items():
-        selected = [r for r in rules if r.frame == frame_name]
-        if not selected:
-            continue
-        data = frame.to_pandas()
-        if data.empty:
-            data = frame.head(0).to_pandas()
-        suite = gx.ExpectationSuite(name=f"{spec.qualified}:{frame_name}", expectations=[r.expectation for r in selected])
-        result = batch_definition.get_batch(batch_parameters={"dataframe": data}).validate(
-            suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLES}
-        )
-        by_config = {_config_key(r.expectation.configuration): r for r in selected}
-        for outcome in result.results:
-            rule = by_config[_config_key(outcome.expectation_config)]
-            report.evaluated[rule.tier] += 1
-            if outcome.success:
-                continue
-            details = outcome.result or {}
-            indices = (details.get("unexpected_index_list") or [])[:EXAMPLES]
-            examples = [frame.row(int(i), named=True) for i in indices if isinstance(i, (int,)) or str(i).isdigit()]
-            report.failures.append(
-                FailedExpectation(
-                    rule=rule,
-                    unexpected=int(details.get("unexpected_count") or (0 if indices else len(frame) or 1)),
-                    evaluated=int(details.get("element_count") or len(frame)),
-                    examples=examples,
-                )
-            )
+    report = _validate(suite_for(spec), frames, settings)
     report.seconds = time.perf_counter() - began
     return report
 

@@ -8,6 +8,7 @@ import pytest
 
 from assets.marts import rules
 from pipelines.settings import AnomalySettings
+from warehouse.schemas import MARTS_ANOMALY_DAILY
 
 A = AnomalySettings()
 D = dt.date(2025, 1, 10)
@@ -199,3 +200,8 @@ def test_status_has_one_row_per_table_1_pair_and_says_since_when():
     assert nasdaq["active"] and nasdaq["active_codes"] == "CAPITAL_ROTATION"
     assert nasdaq["active_since"] == D - dt.timedelta(days=3) and nasdaq["severity"] == 2.5
     assert not out.row(0, named=True)["active"] and out.row(0, named=True)["typical_correlation"] == 0.5
+
+
+def test_every_rule_code_is_a_value_the_table_allows():
+    allowed = next(c for c in MARTS_ANOMALY_DAILY.columns if c.name == "code").allowed_values
+    assert set(allowed) == set(rules.IMPLICATIONS)

@@ -27,6 +27,9 @@ class Column:
     dtype: type[pl.DataType] | pl.DataType
     description: str
     nullable: bool = True
+    # The only values the column may hold (a closed vocabulary such as rule codes); None: any value.
+    # The quality suites expect exactly these, and code that writes the column takes them from here.
+    allowed_values: tuple[str, ...] | None = None
 
     @property
     def sql_type(self) -> str:
@@ -321,8 +324,12 @@ MARTS_ANOMALY_DAILY = TableSpec(
     "severity, trading implication and the data-quality status of its inputs.",
     (
         C("date", pl.Date, "Observation date (trading date for cross-asset rules, UTC day otherwise)", False),
-        C("code", pl.Utf8, "Rule code, e.g. PERP_QUARTERLY_DIVERGENCE, or a context label", False),
-        C("kind", pl.Utf8, "anomaly, or context (EXPIRY_CONVERGENCE, FUNDING_PRESSURE: never counted as anomalies)", False),
+        Column("code", pl.Utf8, "Rule code, e.g. PERP_QUARTERLY_DIVERGENCE, or a context label", False,
+               allowed_values=("PERP_QUARTERLY_DIVERGENCE", "LIQUIDATION_DISLOCATION", "CRYPTO_SPECIFIC_SHOCK",
+                               "FLIGHT_TO_SAFETY", "RISK_ASSET_CO_CRASH", "BROAD_LIQUIDATION", "CAPITAL_ROTATION",
+                               "CORRELATION_BREAK", "EXPIRY_CONVERGENCE", "FUNDING_PRESSURE")),
+        Column("kind", pl.Utf8, "anomaly, or context (EXPIRY_CONVERGENCE, FUNDING_PRESSURE: never counted as anomalies)",
+               False, allowed_values=("anomaly", "context")),
         C("subject", pl.Utf8, "What fired: BTC, venue:perpetual, venue:contract or a pair such as btc~gold", False),
         C("calendar", pl.Utf8, "crypto (UTC days) or traditional (trading dates)", False),
         C("severity", pl.Float64, "Largest absolute z-score involved (Fisher z for correlation breaks)"),
