@@ -74,7 +74,8 @@ class _Exchange:
     status: int | None
     error: str | None = None
     retry_after: float | None = None
-    body: str = ""
+    body: str = ""  # its start, for messages
+    parses: bool = True  # whether the whole body is JSON
 
 
 class _RecordingSession(requests.Session):
@@ -93,7 +94,8 @@ class _RecordingSession(requests.Session):
             self.exchanges.append(_Exchange(path, None, type(exc).__name__))
             raise
         self.exchanges.append(_Exchange(path, response.status_code, None,
-                                        parse_retry_after(response.headers.get("Retry-After")), response.text[:300]))
+                                        parse_retry_after(response.headers.get("Retry-After")), response.text[:300],
+                                        _is_json(response.text)))
         return response
 
 
@@ -199,7 +201,7 @@ class YahooSource:
         for e in self.session.exchanges:
             if e.status is None or e.status in (408, 429) or e.status >= 500 or _invalid_crumb(e):
                 return e
-            if e.status == 200 and "/finance/chart/" in e.path and not _is_json(e.body):
+            if e.status == 200 and "/finance/chart/" in e.path and not e.parses:
                 return e
         return None
 
