@@ -43,15 +43,21 @@ def refused(error: SourceError, *names: str) -> str:
     return message
 
 
+def figures_line() -> str:
+    """The figures of the cases run so far (for the README's Reliability section)."""
+    return (f"fault injection: {OUTCOMES['injected']} faults injected, {OUTCOMES['survived']} survived by "
+            f"retrying, {OUTCOMES['refused']} refused with a clear error")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def figures(request):
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = (f"fault injection: {OUTCOMES['injected']} faults injected, {OUTCOMES['survived']} survived by "
-            f"retrying, {OUTCOMES['refused']} refused with a clear error")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(figures_line())
     assert OUTCOMES["injected"] == OUTCOMES["survived"] + OUTCOMES["refused"]
 
 
