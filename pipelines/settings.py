@@ -224,9 +224,17 @@ class LiveSettings(_Section):
         description="Per venue (binance, bybit, okx, deribit) a base URL that replaces the scheme and host of "
         "every API address of that venue, keeping each path: a mirror, a proxy or a local recording server.",
     )
-    max_retries: int = Field(5, ge=0, description="Retries of a request after a network error, 429 or 5xx.")
-    backoff_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles at each retry, at most 60 s.")
-    timeout_seconds: float = Field(30.0, gt=0, description="HTTP timeout of one request.")
+    max_retries: int = Field(
+        5, ge=0, description="Retries of a request after a transient failure (timeout, 408/418/429, 5xx, the "
+        "venue's own busy or internal-error codes, an empty, short or malformed answer).")
+    backoff_seconds: float = Field(
+        1.0, ge=0, description="First retry delay; doubles at each retry, at most 60 s; a longer Retry-After "
+        "from the venue is honoured.")
+    timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout of one request (an endpoint that "
+                                   "hangs costs at most this per attempt).")
+    venue_budget_seconds: float = Field(
+        40.0, gt=0, description="Per venue (and Yahoo) and run: time that failed requests and retry waits may "
+        "take before the venue is given up for the run. Successful requests do not count.")
 
 
 class WebhookChannel(_Section):

@@ -9,8 +9,10 @@ row for row with the sample market:
   and `sample_b` as their coin-margined (inverse) contracts.
 - deribit: `sample_b` as its inverse perpetuals and futures, funding as Deribit's hourly rows.
 
-Each server counts requests and can inject faults (a status or a body, a number of times or forever)
-and empty days, to show what the source does with 429s, 500s, junk JSON and days without data.
+Each server counts requests and can inject faults (`local_http.Fault`: a status, a body, headers, a
+truncated body or a hang, a number of times or forever) and empty days, to show what the source does
+with 429s, 5xx, junk JSON, timeouts and days without data. `funding_records` replaces a Deribit
+instrument's funding history with recorded rows (real venue data).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import polars as pl
 
 from assets.raw.sources.sample import SampleMarket
-from local_http import LocalServer, send
+from local_http import Fault, LocalServer, send  # noqa: F401 - Fault is part of this module's interface
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -97,17 +99,6 @@ def sample_book(first: dt.date, last: dt.date, seed: int = 7) -> Book:
 
 
 @dataclass
-class Fault:
-    """Answer requests whose path contains `path` with `status` and `body`, `times` times (None: forever)."""
-
-    path: str
-    status: int = 500
-    body: str = '{"error": "internal error"}'
-    times: int | None = 1
-    content_type: str = "application/json"
-
-
-@dataclass
 class VenueServer(LocalServer):
     venue: str
     book: Book
@@ -116,6 +107,7 @@ class VenueServer(LocalServer):
     faults: list[Fault] = field(default_factory=list)
     empty_days: set[dt.date] = field(default_factory=set)
     overrides: dict[str, object] = field(default_factory=dict)  # path -> JSON body, served as is
+    funding_records: dict[str, list[dict]] = field(default_factory=dict)  # deribit instrument -> rows
 
     def count(self, path: str) -> int:
         return sum(1 for r in self.requests if path in r)
@@ -124,11 +116,8 @@ class VenueServer(LocalServer):
         parts = urlsplit(request.path)
         self.requests.append(request.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        for fault in self.faults:
-            if fault.path in parts.path and (fault.times is None or fault.times > 0):
-                if fault.times is not None:
-                    fault.times -= 1
-                return send(request, fault.status, fault.body, fault.content_type)
+        if self.serve_fault(request, self.faults, parts.path, parts.query):
+            return
         if parts.path in self.overrides:
             return send(request, 200, json.dumps(self.overrides[parts.path]))
         route = getattr(self, f"_{self.venue}")
@@ -162,6 +151,11 @@ class VenueServer(LocalServer):
         rows = self.book.funding.get((source, c.symbol), [])
         return [r for r in rows if start <= r[0] <= end and _day(r[0]) not in self.empty_days]
 
+    def funding_hours(self, source: str, c: Contract) -> int:
+        """The contract's current settlement interval (its latest settlement's)."""
+        rows = self.book.funding.get((source, c.symbol))
+        return int(rows[-1][2]) if rows else 8
+
     def status(self, c: Contract, trading: str, closed: str) -> str:
         return closed if c.expiry_ms is not None and c.expiry_ms < ms(self.today) else trading
 
@@ -173,6 +167,11 @@ class VenueServer(LocalServer):
             symbols = [self._binance_symbol(c) for _, c in self.served() if c.segment == segment]
             return 200, {"timezone": "UTC", "serverTime": ms(self.today), "rateLimits": [], "exchangeFilters": [],
                          "symbols": symbols}
+        if path == "/fapi/v1/fundingInfo":  # the USD-M contracts whose interval is not the default 8h
+            return 200, [{"symbol": c.venue_id, "adjustedFundingRateCap": "0.03", "adjustedFundingRateFloor": "-0.03",
+                          "fundingIntervalHours": hours, "disclaimer": False}
+                         for source, c in self.served() if c.segment == "fapi" and c.kind == "perp"
+                         for hours in [self.funding_hours(source, c)] if hours != 8]
         source, c = self.contract(segment, q["symbol"])
         start = int(q.get("startTime", 0))
         end = int(q.get("endTime", 2**62))
@@ -219,7 +218,7 @@ class VenueServer(LocalServer):
         category = q.get("category", "spot")
         if path == "/v5/market/instruments-info":
             rows = [] if q.get("status") == "PreLaunch" else [
-                self._bybit_instrument(c) for _, c in self.served() if c.segment == category]
+                self._bybit_instrument(source, c) for source, c in self.served() if c.segment == category]
             return 200, _bybit_envelope({"category": category, "list": rows, "nextPageCursor": ""})
         source, c = self.contract(category, q["symbol"])
         start = int(q.get("start", q.get("startTime", 0)))
@@ -242,7 +241,7 @@ class VenueServer(LocalServer):
             out.append(bar)
         return 200, _bybit_envelope({"category": category, "symbol": c.venue_id, "list": out})
 
-    def _bybit_instrument(self, c: Contract) -> dict:
+    def _bybit_instrument(self, source: str, c: Contract) -> dict:
         quote = "USDT" if c.linear or c.kind == "spot" else "USD"
         common = {"symbol": c.venue_id, "baseCoin": c.coin, "quoteCoin": quote,
                   "lotSizeFilter": {"minOrderQty": "0.001", "maxOrderQty": "100", "qtyStep": "0.001"},
@@ -253,7 +252,8 @@ class VenueServer(LocalServer):
         lot = {"minOrderQty": "1", "maxOrderQty": "1000000", "qtyStep": "1"} if not c.linear else common["lotSizeFilter"]
         return {**common, "lotSizeFilter": lot, "contractType": kind, "status": self.status(c, "Trading", "Closed"),
                 "settleCoin": quote if c.linear else c.coin, "launchTime": str(c.listed_ms),
-                "deliveryTime": str(c.expiry_ms or 0), "fundingInterval": 480,
+                "deliveryTime": str(c.expiry_ms or 0),
+                "fundingInterval": 60 * self.funding_hours(source, c) if c.kind == "perp" else 0,
                 "leverageFilter": {"minLeverage": "1", "maxLeverage": "100", "leverageStep": "0.01"}}
 
     # ---------------------------------------------------------------------------------------- okx
@@ -307,6 +307,9 @@ class VenueServer(LocalServer):
         source, c = self.contract("", q["instrument_name"])
         start = int(q.get("start_timestamp", 0))
         end = int(q.get("end_timestamp", 2**62))
+        if path == "/api/v2/public/get_funding_rate_history" and c.venue_id in self.funding_records:
+            rows = [r for r in self.funding_records[c.venue_id] if start <= r["timestamp"] <= end]
+            return 200, _rpc(rows[:744])
         if path == "/api/v2/public/get_funding_rate_history":
             rows = []
             for ts, rate, hours in self.settlements(source, c, start, end + int(8 * HOUR_MS)):

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from assets.raw.sources.sample import SampleMarket
-from local_http import LocalServer, send
+from local_http import Fault, LocalServer, send
 
 COOKIE = "A3=d=AQABBKfake&S=AQAAAfake; Expires=Fri, 26 Nov 2027 00:00:00 GMT; Max-Age=31557600; Domain=.yahoo.com; Path=/; Secure; SameSite=None"
 
@@ -39,6 +39,11 @@ class YahooServer(LocalServer):
     series: dict[str, Series]
     requests: list[str] = field(default_factory=list)
     rate_limited: int = 0  # answer this many chart requests with 429 first
+    faults: list[Fault] = field(default_factory=list)
+    missing_days: set[dt.date] = field(default_factory=set)  # bars left out of every answer
+
+    def requests_to(self, path: str) -> int:
+        return sum(1 for r in self.requests if path in r)
 
     def chart_requests(self, ticker: str) -> int:
         return sum(1 for r in self.requests if "/v8/finance/chart/" in r and "period1" in r and ticker in unquote(r))
@@ -47,6 +52,8 @@ class YahooServer(LocalServer):
         parts = urlsplit(request.path)
         self.requests.append(f"{request.headers.get('X-Forwarded-Host')}{request.path}")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if self.serve_fault(request, self.faults, parts.path, parts.query):
+            return
         if parts.path == "/":
             return send(request, 404, "<html>Not found</html>", "text/html", headers={"Set-Cookie": COOKIE})
         if parts.path == "/v1/test/getcrumb":
@@ -69,7 +76,8 @@ class YahooServer(LocalServer):
     def _chart(self, ticker: str, query: dict) -> dict:
         series = self.series[ticker]
         zone = ZoneInfo(series.timezone)
-        stamped = [(int(dt.datetime.combine(r[0], dt.time(), zone).timestamp()), r) for r in series.rows]
+        stamped = [(int(dt.datetime.combine(r[0], dt.time(), zone).timestamp()), r) for r in series.rows
+                   if r[0] not in self.missing_days]
         if "period1" in query:
             first, last = int(query["period1"]), int(query["period2"])
             stamped = [(ts, r) for ts, r in stamped if first <= ts < last]

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from assets.raw.sources import venues as venue_profiles
-from assets.raw.sources.base import SourceError
+from assets.raw.sources.base import GaveUp, SourceError
 from assets.raw.sources.exchanges import ExchangeSource
 from assets.raw.sources.sample import SampleMarket
 from fake_venues import Fault, Venues
@@ -197,7 +197,9 @@ def test_malformed_json_is_an_error_not_junk_rows(venues, body):
 
 def test_a_market_list_that_lost_its_contracts_is_an_error(venues):
     venues["deribit"].overrides["/api/v2/public/get_instruments"] = {"jsonrpc": "2.0", "result": []}
-    with pytest.raises(SourceError, match="ccxt deribit: load_markets for 2025-03-03 returned no perpetual"):
+    # ccxt turns an empty or unparseable market list into no markets of that type, without a word.
+    with pytest.raises(GaveUp, match=r"ccxt deribit: load_markets \(all markets\) for 2025-03-03 failed after 4 "
+                       r"attempts .*returned no swap and no future markets"):
         source(venues, ("deribit",)).instruments(dt.date(2025, 3, 3), dt.date(2025, 3, 4))
 
 
@@ -274,3 +276,28 @@ def _comparable(value, skip):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+def test_a_missing_settlement_does_not_make_the_next_one_a_16h_interval(venues):
+    """Binance sends 08:00 nowhere: the 16:00 settlement still covers 8 hours, as the schedule says."""
+    hours = [(2, 0), (2, 8), (2, 16), (3, 0), (3, 16)]
+    venues["binance"].overrides["/fapi/v1/fundingRate"] = [
+        {"symbol": "BTCUSDT", "fundingTime": int(dt.datetime(2025, 3, d, h, tzinfo=dt.timezone.utc).timestamp() * 1000),
+         "fundingRate": "0.00010000", "markPrice": "0"} for d, h in hours]
+    live = ExchangeSource(("binance",), ("BTC",), endpoints=venues.endpoints, sleep=lambda s: None)
+    funding = live.funding(dt.date(2025, 3, 3), dt.date(2025, 3, 4))
+    linear = funding.filter(pl.col("symbol") == "BTC/USDT:USDT")
+    assert linear["funding_ts"].dt.hour().to_list() == [0, 16]
+    assert linear["interval_hours"].to_list() == [8.0, 8.0]
+
+
+def test_a_declared_interval_caps_the_gap(venues):
+    """Bybit declares each perpetual's interval; a gap of two intervals is still one interval."""
+    day = (dt.date(2025, 3, 3), dt.date(2025, 3, 4))
+    live = source(venues, ("bybit",))
+    declared = {i.symbol: i.funding_hours for i in live.listing("bybit", "2025-03-03") if i.kind == "perp"}
+    assert declared == {"BTC/USDT:USDT": 8.0, "ETH/USDT:USDT": 8.0, "BTC/USD:BTC": 4.0, "ETH/USD:ETH": 4.0}
+    venues["bybit"].empty_days.add(dt.date(2025, 3, 2))  # the day before: the first settlement has no predecessor
+    funding = live.funding(*day)
+    assert funding.group_by("symbol").agg(pl.col("interval_hours").max()).sort("symbol").rows() == [
+        ("BTC/USD:BTC", 4.0), ("BTC/USDT:USDT", 8.0), ("ETH/USD:ETH", 4.0), ("ETH/USDT:USDT", 8.0)]

@@ -8,10 +8,21 @@ import polars as pl
 import pytest
 
 from assets.core.funding import funding_daily
-from assets.raw.sources.funding_history import deribit_settlements, normalize_settlements
+from assets.raw.sources.exchanges import ExchangeSource
+from assets.raw.sources.funding_history import normalize_settlements
+from fake_venues import VenueServer, sample_book
 
 
-def test_deribit_hourly_rows_do_not_overstate_daily_funding(realdata):
+@pytest.fixture(scope="module")
+def deribit():
+    # The sample market lists BTC-PERPETUAL from April 2019, before the first recorded row.
+    server = VenueServer("deribit", sample_book(dt.date(2019, 4, 1), dt.date(2019, 4, 30)), dt.date(2021, 3, 1)).start()
+    yield server
+    server.stop()
+
+
+def test_deribit_hourly_rows_do_not_overstate_daily_funding(realdata, deribit):
+    """Real Deribit rows served as Deribit sends them, read by the live source as a run reads them."""
     path = realdata / "funding/deribit/BTC-PERPETUAL-funding-history.csv"
     # Independent: plain csv, sum interest_1h per UTC day; the naive (wrong) sum of interest_8h beside it.
     right, naive = defaultdict(float), defaultdict(float)
@@ -23,8 +34,13 @@ def test_deribit_hourly_rows_do_not_overstate_daily_funding(realdata):
             day = dt.datetime.fromtimestamp(int(row[ts_col]) / 1000, dt.timezone.utc).date()
             right[day] += float(row[h1_col])
             naive[day] += float(row[h8_col])
-    records = pl.read_csv(path, columns=["timestamp", "interest_1h", "interest_8h"])
-    daily = funding_daily(deribit_settlements(records))
+    records = pl.read_csv(path, columns=["timestamp", "interest_1h", "interest_8h", "index_price", "prev_index_price"])
+    deribit.funding_records["BTC-PERPETUAL"] = records.sort("timestamp").to_dicts()
+    first, last = min(right), max(right)
+    live = ExchangeSource(("deribit",), ("BTC",), endpoints={"deribit": deribit.url}, sleep=lambda s: None)
+    settlements = live.funding(first + dt.timedelta(days=1), last).filter(pl.col("symbol") == "BTC/USD:BTC")
+    assert settlements["interval_hours"].unique().to_list() == [1.0]
+    daily = funding_daily(settlements)
     full_days = daily.filter(pl.col("settlements") == 24)
     assert full_days.height > 500
     for row in full_days.sample(200, seed=1).iter_rows(named=True):

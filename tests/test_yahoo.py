@@ -85,12 +85,13 @@ def test_a_rate_limit_is_retried_with_backoff_then_succeeds(yahoo, tmp_path):
 def test_a_rate_limit_that_does_not_end_is_an_error_naming_ticker_and_range(yahoo, tmp_path):
     yahoo.rate_limited = 1000
     # Another range than the test before: yfinance keeps answers for past ranges in memory, process-wide.
-    with pytest.raises(SourceError, match=r"yahoo: GC=F \(gold\) for 2025-03-10..2025-03-14: rate limited, still after 3"):
+    with pytest.raises(SourceError, match=r"yahoo: GC=F \(gold\) chart for 2025-03-10..2025-03-14 failed after 3 "
+                       r"attempts .*\(failures: 3x HTTP 429\)"):
         source(yahoo, tmp_path, {"gold": "GC=F"}, max_retries=2).traditional_bars(dt.date(2025, 3, 10), dt.date(2025, 3, 15))
 
 
 def test_an_unknown_ticker_is_an_error_never_an_empty_success(yahoo, tmp_path):
-    with pytest.raises(SourceError, match=r"yahoo: XAUUSD=NOPE \(gold\) for 2025-03-03..2025-03-07 failed"):
+    with pytest.raises(SourceError, match=r"yahoo: XAUUSD=NOPE \(gold\) chart for 2025-03-03..2025-03-07 was refused"):
         source(yahoo, tmp_path, {"gold": "XAUUSD=NOPE"}).traditional_bars(dt.date(2025, 3, 3), dt.date(2025, 3, 8))
 
 

@@ -1,17 +1,19 @@
-"""Turn venues' funding histories into settlements (raw.funding rows), with each row's interval taken
-from the data. Venue quirks live here, one function per format.
+"""Turn venues' funding histories into settlements (raw.funding rows), each with its interval.
 
-- Generic: timestamps may be in a local time zone and carry millisecond jitter (03:00:00.001); they are
-  moved to UTC and rounded to the minute. Each settlement's interval is the time since the previous
-  settlement of the same symbol (the first row takes the spacing to the next), so an 8h venue, a 1h venue
-  and a venue that changes its schedule are all read right without assuming three payments a day.
+- Timestamps may be in a local time zone and carry millisecond jitter (03:00:00.001); they are moved to
+  UTC and rounded to the minute.
+- A settlement's interval is the time since the previous settlement of the same symbol (the first row
+  takes the spacing to the next), so an 8h venue, a 1h venue and a venue that changed its schedule are
+  read right without assuming three payments a day. A settlement missing from the history would make
+  the next one look like a 16h interval (and its day's APR drop by a third), so the gap is capped:
+  by the interval the venue declares for the contract when it declares one; otherwise by the spacing
+  to the next settlement and by the venue's usual (longest) interval.
 - Deribit: `public/get_funding_rate_history` returns one row per hour carrying both `interest_1h` and
-  `interest_8h`. Only `interest_1h` is the rate settled that hour; summing `interest_8h` over a day
-  overstates funding about eightfold.
+  `interest_8h`. Only `interest_1h` is the rate settled that hour (`venues.PROFILES['deribit']` reads
+  it); summing `interest_8h` over a day overstates funding about eightfold.
 """
 
 from __future__ import annotations
-
 
 import polars as pl
 
@@ -19,7 +21,8 @@ from warehouse.schemas import RAW_FUNDING
 
 
 def normalize_settlements(
-    frame: pl.DataFrame, venue: str, symbol: str, utc_offset_hours: float = 0.0
+    frame: pl.DataFrame, venue: str, symbol: str, utc_offset_hours: float = 0.0,
+    declared_hours: float | None = None, usual_hours: float | None = None,
 ) -> pl.DataFrame:
     """frame: funding_ts (naive, in UTC + utc_offset_hours), rate. Returns raw.funding rows."""
     utc = (pl.col("funding_ts") - pl.duration(minutes=round(utc_offset_hours * 60))).dt.round("1m")
@@ -27,21 +30,15 @@ def normalize_settlements(
     spacing_before = settled["funding_ts"].diff().dt.total_minutes() / 60
     spacing_after = -settled["funding_ts"].diff(-1).dt.total_minutes() / 60
     interval = spacing_before.fill_null(spacing_after)
+    if declared_hours is not None:
+        interval = interval.clip(upper_bound=declared_hours)
+    else:
+        interval = pl.select(pl.min_horizontal(interval, spacing_after.fill_null(interval))).to_series()
+        if usual_hours is not None:
+            interval = interval.clip(upper_bound=usual_hours)
     return settled.with_columns(
         date=pl.col("funding_ts").dt.date(),
         venue=pl.lit(venue),
         symbol=pl.lit(symbol),
         interval_hours=interval.cast(pl.Float64),
-    ).select(RAW_FUNDING.column_names)
-
-
-def deribit_settlements(records: pl.DataFrame, symbol: str = "BTC/USD:BTC") -> pl.DataFrame:
-    """records: Deribit funding history fields (timestamp in ms, interest_1h, interest_8h, ...)."""
-    hourly = records.select(
-        funding_ts=pl.from_epoch(pl.col("timestamp").cast(pl.Int64), time_unit="ms"),
-        rate=pl.col("interest_1h"),
-    )
-    return hourly.with_columns(
-        date=pl.col("funding_ts").dt.date(), venue=pl.lit("deribit"), symbol=pl.lit(symbol),
-        interval_hours=pl.lit(1.0),
     ).select(RAW_FUNDING.column_names)
