@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import warnings
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -192,8 +193,12 @@ def _sessions(calendar: str, start: dt.date, end: dt.date) -> _Sessions:
 
 def _build(calendar: str, start: dt.date, end: dt.date) -> _Sessions:
     try:
-        library = exchange_calendars.get_calendar(calendar, start=start.isoformat(),
-                                                  end=(end - dt.timedelta(days=1)).isoformat())
+        with warnings.catch_warnings():
+            # exchange_calendars 4.13 reads tz-aware columns with `.values` (UTC nanoseconds, which it
+            # wants); pandas 3.1 warns that this will change in pandas 4. Noise in every run log.
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
+            library = exchange_calendars.get_calendar(calendar, start=start.isoformat(),
+                                                      end=(end - dt.timedelta(days=1)).isoformat())
     except (ValueError, NotImplementedError) as exc:
         raise CalendarError(f"trading calendar '{calendar}' cannot give sessions for {start} to {end}: {exc}") from None
     days = tuple(library.sessions.date)
