@@ -137,3 +137,11 @@ def test_unknown_venue_and_out_of_range_are_clear_errors():
         SampleMarket(venues=("binance",))
     with pytest.raises(SourceError, match="outside the simulated history"):
         SampleMarket().crypto_bars(dt.date(2010, 1, 1), dt.date(2010, 1, 2))
+
+
+def test_open_is_the_previous_session_close_of_the_same_series():
+    bars = SampleMarket().traditional_bars(dt.date(2025, 1, 6), dt.date(2025, 1, 15))
+    for series in ("gold", "sp500"):
+        rows = bars.filter(pl.col("series") == series).sort("date")
+        # Across the weekend and, for the S&P 500, across 2025-01-09 when only the NYSE was closed.
+        assert rows["open"].to_list()[1:] == rows["close"].to_list()[:-1], series

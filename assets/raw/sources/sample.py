@@ -643,7 +643,7 @@ class SampleMarket:
             volume = None if series in ("nasdaq", "sp500", "dollar") else 150000.0
             # Open at the previous session's close, not the previous calendar day's.
             session_close = np.where(sessions, close, np.nan)
-            previous = pl.Series(session_close).shift(1).fill_null(strategy="forward").to_numpy()
+            previous = pl.Series(session_close, nan_to_null=True).shift(1).fill_null(strategy="forward").to_numpy()
             bars = self._bars(days, close, ("trad", series), vol, volume)
             bars["open"] = np.where(np.isnan(previous[days]), close[days], previous[days])
             bars["high"] = np.maximum(bars["high"], np.maximum(bars["open"], bars["close"]))
