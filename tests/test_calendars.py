@@ -1,12 +1,14 @@
 import datetime as dt
 
 import exchange_calendars
+import polars as pl
 import pytest
 
 from assets.raw.sources import calendars
 from assets.raw.sources.calendars import (
     CalendarError,
     calendar_for_series,
+    flag_sessions,
     is_trading_day,
     quarterly_expiries_from,
     quarterly_expiry,
@@ -176,3 +178,18 @@ def test_quarterly_expiry_is_last_friday_0800_utc():
 def test_two_nearest_expiries_roll_the_day_after_expiry():
     assert quarterly_expiries_from(D(2026, 3, 27), 2) == [dt.datetime(2026, 3, 27, 8), dt.datetime(2026, 6, 26, 8)]
     assert quarterly_expiries_from(D(2026, 3, 28), 2) == [dt.datetime(2026, 6, 26, 8), dt.datetime(2026, 9, 25, 8)]
+
+
+def test_rows_are_flagged_against_their_own_series_calendar():
+    rows = pl.DataFrame({
+        "series": ["gold", "sp500", "gold", "sp500", "yen", "yen"],
+        "date": [D(2025, 7, 4), D(2025, 7, 4), D(2025, 7, 5), D(2025, 7, 3), D(2025, 12, 25), D(2025, 4, 19)],
+        "close": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    })
+    flagged = flag_sessions(rows, {"gold": "us_futures", "sp500": "XNYS", "yen": "24/5"})
+    assert flagged.columns == ["series", "date", "close", "is_trading_day"]
+    assert flagged["close"].to_list() == rows["close"].to_list()  # order and rows kept
+    assert flagged["is_trading_day"].to_list() == [True, False, False, True, True, False]
+    with pytest.raises(CalendarError, match=r"\['copper'\] have no declared trading calendar"):
+        flag_sessions(rows.with_columns(series=pl.lit("copper")), {"gold": "us_futures"})
+    assert flag_sessions(rows.clear(), {})["is_trading_day"].dtype == pl.Boolean

@@ -121,6 +121,20 @@ def series_sessions(calendars: Mapping[str, str], start: dt.date, end: dt.date) 
     return pl.concat(frames).sort("series", "date")
 
 
+def flag_sessions(rows: pl.DataFrame, calendars: Mapping[str, str], flag: str = "is_trading_day") -> pl.DataFrame:
+    """`rows` (with `series` and `date`) plus a boolean column `flag`: whether the date is a session of
+    that series' calendar. A series without a declared calendar is an error naming it."""
+    undeclared = sorted(set(rows["series"].unique().to_list()) - set(calendars))
+    if undeclared:
+        raise CalendarError(f"traditional series {undeclared} have no declared trading calendar")
+    if rows.is_empty():
+        return rows.with_columns(pl.lit(None, dtype=pl.Boolean).alias(flag))
+    used = {s: calendars[s] for s in rows["series"].unique().to_list()}
+    sessions = series_sessions(used, rows["date"].min(), rows["date"].max() + dt.timedelta(days=1))
+    return rows.join(sessions.with_columns(pl.lit(True).alias(flag)), on=["series", "date"], how="left",
+                     maintain_order="left").with_columns(pl.col(flag).fill_null(False))
+
+
 # Thin NYSE names kept for callers that do not yet know their series' calendar.
 def is_nyse_trading_day(day: dt.date) -> bool:
     return is_trading_day(NYSE, day)
