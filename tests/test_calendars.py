@@ -120,6 +120,10 @@ def test_sessions_are_built_once_per_calendar(monkeypatch):
     assert built == ["XNYS", "us_futures"]
 
 
+def test_the_usual_calendar_names_are_canonical_library_names():
+    assert set(calendars.COMMON_CALENDARS) <= set(exchange_calendars.get_calendar_names(include_aliases=False))
+
+
 def test_unknown_and_alias_calendar_names_are_one_line_errors():
     with pytest.raises(CalendarError, match="unknown trading calendar 'NASDAQX'") as unknown:
         trading_days("NASDAQX", D(2025, 1, 1), D(2025, 2, 1))

@@ -15,7 +15,9 @@ Dates are exchange trading dates (a session is stored under its trading date, DO
 half-open, `[start, end)`, like every date range of the sources.
 
 Sessions are built once per calendar and process over a wide span of years (one library call costs
-0.05 to 0.4 s, almost independent of the span) and answered from memory afterwards.
+0.05 to 0.4 s, almost independent of the span) and answered from memory afterwards. The library (and
+pandas under it, about a second) is imported at the first name check or session build, not at import,
+so importing the settings stays cheap.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import exchange_calendars
 import polars as pl
 
 # Quarterly futures deliver at this hour (UTC) on their expiry date.
@@ -70,10 +71,11 @@ _LOCK = threading.Lock()
 
 def check_calendar(name: str) -> str:
     """`name` when `exchange_calendars` knows it as a canonical calendar name, else a one-line CalendarError."""
-    if name in _canonical_names():
+    # The usual names are answered without importing the library: the default settings check them.
+    if name in COMMON_CALENDARS or name in _canonical_names():
         return name
     usual = ", ".join(f"{k} ({v})" for k, v in COMMON_CALENDARS.items())
-    aliases = exchange_calendars.aliases_to_names()
+    aliases = _library().aliases_to_names()
     if name in aliases:
         # An alias can hide a poor fit (COMEX is an alias of CMES, which closes on days COMEX traded).
         raise CalendarError(f"trading calendar '{name}' is an alias of '{aliases[name]}'; write a canonical "
@@ -173,8 +175,15 @@ def quarterly_expiries_from(day: dt.date, count: int) -> list[dt.datetime]:
 
 
 # ---------------------------------------------------------------------------------------- internals
+def _library():
+    # Deferred: exchange_calendars imports pandas, about a second that importing the settings need not pay.
+    import exchange_calendars
+
+    return exchange_calendars
+
+
 def _canonical_names() -> frozenset[str]:
-    return frozenset(exchange_calendars.get_calendar_names(include_aliases=False))
+    return frozenset(_library().get_calendar_names(include_aliases=False))
 
 
 def _as_date(day: dt.date) -> dt.date:
@@ -211,8 +220,8 @@ def _build(calendar: str, start: dt.date, end: dt.date) -> _Sessions:
             # exchange_calendars 4.13 reads tz-aware columns with `.values` (UTC nanoseconds, which it
             # wants); pandas 3.1 warns that this will change in pandas 4. Noise in every run log.
             warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
-            library = exchange_calendars.get_calendar(calendar, start=start.isoformat(),
-                                                      end=(end - dt.timedelta(days=1)).isoformat())
+            library = _library().get_calendar(calendar, start=start.isoformat(),
+                                                end=(end - dt.timedelta(days=1)).isoformat())
     except (ValueError, NotImplementedError) as exc:
         raise CalendarError(f"trading calendar '{calendar}' cannot give sessions for {start} to {end}: {exc}") from None
     days = tuple(library.sessions.date)
