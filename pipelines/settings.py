@@ -22,6 +22,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from assets.raw.sources.calendars import CalendarError, check_calendar
+
 SAMPLE_VENUES = ("sample_a", "sample_b")
 LIVE_VENUES = ("binance", "bybit", "okx", "deribit")
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
@@ -38,17 +40,33 @@ class _Section(BaseModel):
 class TraditionalInstrument(_Section):
     series: str = Field(description="Name used in tables and pairs, e.g. 'gold'.")
     ticker: str = Field(description="Yahoo ticker, e.g. 'GC=F'.")
+    calendar: str = Field(
+        description="Trading calendar of the series, a canonical exchange_calendars name: XNYS for indices and "
+        "ETFs, us_futures for CME Globex futures, IEPA for ICE Futures US, 24/5 for currencies."
+    )
     description: str = ""
+
+    @model_validator(mode="after")
+    def _check_calendar(self) -> "TraditionalInstrument":
+        try:
+            check_calendar(self.calendar)
+        except CalendarError as exc:
+            raise ValueError(f"{self.series} ({self.ticker}): {exc}") from None
+        return self
 
 
 DEFAULT_TRADITIONAL = (
-    TraditionalInstrument(series="gold", ticker="GC=F", description="COMEX gold future, USD/oz"),
-    TraditionalInstrument(series="silver", ticker="SI=F", description="COMEX silver future, USD/oz"),
-    TraditionalInstrument(series="copper", ticker="HG=F", description="COMEX copper future, USD/lb"),
-    TraditionalInstrument(series="nasdaq", ticker="^IXIC", description="Nasdaq Composite index, points"),
-    TraditionalInstrument(series="nasdaq100", ticker="NQ=F", description="E-mini Nasdaq-100 future, points"),
-    TraditionalInstrument(series="sp500", ticker="^GSPC", description="S&P 500 index, points"),
-    TraditionalInstrument(series="dollar", ticker="DX-Y.NYB", description="US dollar index, points"),
+    TraditionalInstrument(series="gold", ticker="GC=F", calendar="us_futures", description="COMEX gold future, USD/oz"),
+    TraditionalInstrument(series="silver", ticker="SI=F", calendar="us_futures",
+                          description="COMEX silver future, USD/oz"),
+    TraditionalInstrument(series="copper", ticker="HG=F", calendar="us_futures",
+                          description="COMEX copper future, USD/lb"),
+    TraditionalInstrument(series="nasdaq", ticker="^IXIC", calendar="XNYS", description="Nasdaq Composite index, points"),
+    TraditionalInstrument(series="nasdaq100", ticker="NQ=F", calendar="us_futures",
+                          description="E-mini Nasdaq-100 future, points"),
+    TraditionalInstrument(series="sp500", ticker="^GSPC", calendar="XNYS", description="S&P 500 index, points"),
+    # The dollar index is computed from ICE Futures US quotes: its calendar is the nearest the library has.
+    TraditionalInstrument(series="dollar", ticker="DX-Y.NYB", calendar="IEPA", description="US dollar index, points"),
 )
 
 

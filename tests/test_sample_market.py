@@ -4,8 +4,9 @@ import polars as pl
 import pytest
 
 from assets.raw.sources.base import SourceError
-from assets.raw.sources.calendars import is_nyse_trading_day
-from assets.raw.sources.sample import ANOMALY_CODES, CONTEXT_CODES, SampleMarket
+from assets.raw.sources.calendars import trading_days
+from assets.raw.sources.sample import ANOMALY_CODES, CONTEXT_CODES, TRADITIONAL_CALENDARS, SampleMarket
+from pipelines.settings import Settings
 
 START, END = dt.date(2024, 12, 20), dt.date(2025, 1, 10)
 
@@ -42,14 +43,30 @@ def test_a_single_day_equals_that_day_of_a_range():
         assert single[name].sort(single[name].columns).equals(expected.sort(expected.columns)), name
 
 
-def test_no_traditional_rows_on_weekends_or_us_holidays():
-    bars = SampleMarket().traditional_bars(dt.date(2024, 1, 1), dt.date(2026, 1, 1))
-    dates = bars["date"].unique().to_list()
-    assert all(is_nyse_trading_day(d) for d in dates)
-    for closed in (dt.date(2024, 7, 4), dt.date(2024, 11, 28), dt.date(2025, 1, 9), dt.date(2025, 4, 18), dt.date(2025, 1, 4)):
-        assert closed not in dates
-    # Every session has all seven series.
-    assert bars.group_by("date").len()["len"].unique().to_list() == [7]
+def test_each_traditional_series_trades_on_its_own_calendar():
+    first, end = dt.date(2024, 1, 1), dt.date(2026, 1, 1)
+    bars = SampleMarket().traditional_bars(first, end)
+    calendars = {t.series: t.calendar for t in Settings().universe.traditional}
+    for (series,), rows in bars.group_by("series"):
+        assert rows["date"].sort().to_list() == trading_days(calendars[series], first, end), series
+    dates = lambda series: set(bars.filter(pl.col("series") == series)["date"])  # noqa: E731
+    # 2025-01-09 (day of mourning) and 2025-07-04: COMEX traded, the NYSE did not.
+    for day in (dt.date(2025, 1, 9), dt.date(2025, 7, 4)):
+        assert day in dates("gold") and day in dates("nasdaq100") and day not in dates("sp500") and day not in dates("nasdaq")
+    for closed in (dt.date(2025, 4, 18), dt.date(2024, 12, 25), dt.date(2025, 1, 4)):  # Good Friday, Christmas, Saturday
+        assert all(closed not in dates(series) for series in calendars)
+    # Every NYSE session has all seven series.
+    nyse = bars.filter(pl.col("date").is_in(trading_days("XNYS", first, end)))
+    assert nyse.group_by("date").len()["len"].unique().to_list() == [7]
+
+
+def test_sample_calendars_are_the_settings_defaults_and_can_be_overridden():
+    assert TRADITIONAL_CALENDARS == {t.series: t.calendar for t in Settings().universe.traditional}
+    day = dt.date(2025, 1, 9)
+    on_nyse = SampleMarket(traditional={"gold": "GC=F"}, calendars={"gold": "XNYS"}).traditional_bars(day, day + dt.timedelta(days=2))
+    assert on_nyse["date"].to_list() == [dt.date(2025, 1, 10)]
+    with pytest.raises(SourceError, match="series gold: unknown trading calendar 'GLOBEX'"):
+        SampleMarket(calendars={"gold": "GLOBEX"})
 
 
 def test_crypto_rows_on_every_utc_day():
@@ -120,3 +137,11 @@ def test_unknown_venue_and_out_of_range_are_clear_errors():
         SampleMarket(venues=("binance",))
     with pytest.raises(SourceError, match="outside the simulated history"):
         SampleMarket().crypto_bars(dt.date(2010, 1, 1), dt.date(2010, 1, 2))
+
+
+def test_open_is_the_previous_session_close_of_the_same_series():
+    bars = SampleMarket().traditional_bars(dt.date(2025, 1, 6), dt.date(2025, 1, 15))
+    for series in ("gold", "sp500"):
+        rows = bars.filter(pl.col("series") == series).sort("date")
+        # Across the weekend and, for the S&P 500, across 2025-01-09 when only the NYSE was closed.
+        assert rows["open"].to_list()[1:] == rows["close"].to_list()[:-1], series

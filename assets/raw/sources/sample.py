@@ -12,8 +12,10 @@ What it simulates:
 - A mean-reverting perpetual premium per venue; funding settles from it. Quarterlies list and expire
   on the real schedule (last Friday of Mar/Jun/Sep/Dec, 08:00 UTC), two live at once, their basis
   converging to zero at expiry.
-- Gold, silver, copper, Nasdaq Composite, Nasdaq-100 future, S&P 500 and the dollar index on NYSE
-  trading days only.
+- Gold, silver, copper, Nasdaq Composite, Nasdaq-100 future, S&P 500 and the dollar index, each on the
+  sessions of its own trading calendar (futures on CME Globex, indices on the NYSE, the dollar index on
+  ICE Futures US, as in the settings' defaults; a caller may pass others). Volatility clusters and
+  scripted crashes follow NYSE sessions, which every one of those calendars trades.
 - Scripted episodes, one of every anomaly code and context label, at dates drawn from the seed. They are
   returned by `ground_truth()` and never written to the market tables.
 """
@@ -29,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from .base import SourceError
-from .calendars import is_nyse_trading_day, quarterly_expiries_from
+from .calendars import NYSE, CalendarError, check_calendar, quarterly_expiries_from, trading_days
 
 EPOCH = dt.date(2018, 1, 1)
 HORIZON = dt.date(2032, 1, 1)
@@ -86,6 +88,16 @@ TRADITIONAL_TICKERS = {
     "nasdaq100": "NQ=F",
     "sp500": "^GSPC",
     "dollar": "DX-Y.NYB",
+}
+# The trading calendar each simulated series follows by default (the settings' defaults).
+TRADITIONAL_CALENDARS = {
+    "gold": "us_futures",
+    "silver": "us_futures",
+    "copper": "us_futures",
+    "nasdaq": "XNYS",
+    "nasdaq100": "us_futures",
+    "sp500": "XNYS",
+    "dollar": "IEPA",
 }
 
 # Perpetual premium (fraction of spot): mean, AR(1) coefficient, innovation std; funding from premium.
@@ -164,14 +176,16 @@ def _rng(seed: int, *labels: str) -> np.random.Generator:
 
 
 class _World:
-    """Every simulated series over [EPOCH, HORIZON) for one seed."""
+    """Every simulated series over [EPOCH, HORIZON) for one seed and one calendar per traditional series."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, calendars: tuple[tuple[str, str], ...]):
         self.seed = seed
         self.days = [EPOCH + dt.timedelta(days=i) for i in range((HORIZON - EPOCH).days)]
         self.index = {d: i for i, d in enumerate(self.days)}
         n = len(self.days)
-        self.trading = np.array([is_nyse_trading_day(d) for d in self.days])
+        self.sessions = {series: self._sessions(calendar) for series, calendar in calendars}
+        # NYSE sessions: the clock of traditional volatility and of scripted crashes.
+        self.trading = self._sessions(NYSE)
         self.returns = self._returns(n)
         self.premium = {}  # (venue, coin) -> daily premium
         self.basis = {}  # (venue, coin) -> annualised basis of the near contract
@@ -186,6 +200,14 @@ class _World:
         self.basis_override: dict[tuple[str, str, dt.datetime], dict[int, float]] = {}
         self.episodes = self._script_episodes()
         self.close = self._integrate()
+
+    def _sessions(self, calendar: str) -> np.ndarray:
+        sessions = set(trading_days(calendar, EPOCH, HORIZON))
+        return np.array([d in sessions for d in self.days])
+
+    def _active(self, name: str) -> np.ndarray:
+        """Days on which `name` moves: every UTC day for crypto, its calendar's sessions otherwise."""
+        return np.ones(len(self.days), dtype=bool) if name in CRYPTO else self.sessions[name]
 
     # ----------------------------------------------------------------------------- random paths
     @staticmethod
@@ -221,7 +243,7 @@ class _World:
                 returns[name] = DRIFT[name] + VOL[name] * np.sqrt(crypto_var) * shocks[:, j]
             else:
                 session = DRIFT[name] + VOL[name] * np.sqrt(trad_var) * shocks[:, j]
-                returns[name] = np.where(self.trading, session, 0.0)
+                returns[name] = np.where(self.sessions[name], session, 0.0)
         return returns
 
     @staticmethod
@@ -244,18 +266,19 @@ class _World:
         closes = {}
         for name in LATENT:
             kappa = MEAN_REVERSION["crypto" if name in CRYPTO else "traditional"]
+            active = self._active(name)
             log_start = np.log(START_PRICE[name])
             r = self.returns[name]
             out = np.empty_like(r)
             level = log_start
             for i in range(len(r)):
                 trend = log_start + DRIFT[name] * i
-                pull = -kappa * (level - trend) if (name in CRYPTO or self.trading[i]) else 0.0
+                pull = -kappa * (level - trend) if active[i] else 0.0
                 level = level + r[i] + pull
                 out[i] = level
             closes[name] = np.exp(out)
         nq_noise = 0.002 * _rng(self.seed, "nasdaq100").standard_normal(len(self.days))
-        closes["nasdaq100"] = closes["nasdaq"] * (6400.0 / 6900.0) * np.exp(np.where(self.trading, nq_noise, 0))
+        closes["nasdaq100"] = closes["nasdaq"] * (6400.0 / 6900.0) * np.exp(np.where(self.sessions["nasdaq100"], nq_noise, 0))
         return closes
 
     # ----------------------------------------------------------------------------- scripted episodes
@@ -308,7 +331,7 @@ class _World:
 
     def _recover(self, name: str, total: float, after: int, count: int = 30) -> None:
         """Give back a scripted move slowly after the episode, so price levels stay plausible."""
-        active = np.ones(len(self.days), dtype=bool) if name in CRYPTO else self.trading
+        active = self._active(name)
         days = [d for d in range(after, min(after + 3 * count, len(self.days))) if active[d]][:count]
         for d in days:
             self.returns[name][d] -= total / len(days)
@@ -420,8 +443,8 @@ class _World:
 
 
 @lru_cache(maxsize=4)
-def _world(seed: int) -> _World:
-    return _World(seed)
+def _world(seed: int, calendars: tuple[tuple[str, str], ...]) -> _World:
+    return _World(seed, calendars)
 
 
 def _bar_shape(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -434,7 +457,8 @@ class SampleMarket:
     name = "sample"
 
     def __init__(self, seed: int = 7, venues: tuple[str, ...] = tuple(VENUES), underlyings: tuple[str, ...] = CRYPTO,
-                 traditional: dict[str, str] | None = None):
+                 traditional: dict[str, str] | None = None, calendars: dict[str, str] | None = None):
+        """`traditional`: series -> ticker; `calendars`: series -> trading calendar, defaults for the rest."""
         unknown = [v for v in venues if v not in VENUES]
         if unknown:
             raise SourceError(f"sample market: unknown venue(s) {unknown}; it simulates {list(VENUES)}")
@@ -448,11 +472,21 @@ class SampleMarket:
         unknown_series = [s for s in self.traditional if s not in TRADITIONAL_TICKERS]
         if unknown_series:
             raise SourceError(f"sample market: no simulation for series {unknown_series}")
+        calendars = {**TRADITIONAL_CALENDARS, **(calendars or {})}
+        unknown_series = [s for s in calendars if s not in TRADITIONAL_TICKERS]
+        if unknown_series:
+            raise SourceError(f"sample market: no simulation for series {unknown_series}")
+        for series, calendar in calendars.items():
+            try:
+                check_calendar(calendar)
+            except CalendarError as exc:
+                raise SourceError(f"sample market: series {series}: {exc}") from None
+        self.calendars = tuple(sorted(calendars.items()))
 
     # ------------------------------------------------------------------------------------ helpers
     @property
     def world(self) -> _World:
-        return _world(self.seed)
+        return _world(self.seed, self.calendars)
 
     def _span(self, start: dt.date, end: dt.date) -> range:
         if start < EPOCH or end > HORIZON or start > end:
@@ -595,18 +629,21 @@ class SampleMarket:
         return pl.DataFrame(rows, schema=_schema("funding"), orient="row").sort("venue", "symbol", "funding_ts")
 
     def traditional_bars(self, start: dt.date, end: dt.date) -> pl.DataFrame:
-        days = [i for i in self._span(start, end) if self.world.trading[i]]
-        if not days:
-            return _empty("traditional_ohlcv")
+        """Each series' bars on the sessions of its own calendar in [start, end)."""
+        span = self._span(start, end)
         w = self.world
         frames = []
         for series, ticker in self.traditional.items():
+            sessions = w.sessions[series]
+            days = [i for i in span if sessions[i]]
+            if not days:
+                continue
             vol = VOL.get(series, VOL["nasdaq"])
             close = w.close[series]
             volume = None if series in ("nasdaq", "sp500", "dollar") else 150000.0
             # Open at the previous session's close, not the previous calendar day's.
-            session_close = np.where(w.trading, close, np.nan)
-            previous = pl.Series(session_close).shift(1).fill_null(strategy="forward").to_numpy()
+            session_close = np.where(sessions, close, np.nan)
+            previous = pl.Series(session_close, nan_to_null=True).shift(1).fill_null(strategy="forward").to_numpy()
             bars = self._bars(days, close, ("trad", series), vol, volume)
             bars["open"] = np.where(np.isnan(previous[days]), close[days], previous[days])
             bars["high"] = np.maximum(bars["high"], np.maximum(bars["open"], bars["close"]))
@@ -614,6 +651,8 @@ class SampleMarket:
             frames.append(
                 pl.DataFrame({"date": [w.days[i] for i in days], "series": series, "ticker": ticker, **bars})
             )
+        if not frames:
+            return _empty("traditional_ohlcv")
         return pl.concat(frames).select(_schema("traditional_ohlcv").keys()).sort("date", "ticker")
 
 
