@@ -59,17 +59,20 @@ class SampleMarketResource(MarketSourceResource):
     venues: list[str]
     underlyings: list[str]
     traditional_tickers: dict[str, str]
+    traditional_calendars: dict[str, str]
     _market: SampleMarket | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings) -> "SampleMarketResource":
         return cls(seed=settings.sample.seed, venues=list(settings.venues),
-                   underlyings=list(settings.universe.underlyings), traditional_tickers=settings.traditional_series())
+                   underlyings=list(settings.universe.underlyings), traditional_tickers=settings.traditional_series(),
+                   traditional_calendars=settings.traditional_calendars())
 
     def _build(self) -> SampleMarket:
         if self._market is None:
             self._market = SampleMarket(seed=self.seed, venues=tuple(self.venues), underlyings=tuple(self.underlyings),
-                                        traditional=dict(self.traditional_tickers))
+                                        traditional=dict(self.traditional_tickers),
+                                        calendars=dict(self.traditional_calendars))
         return self._market
 
     def crypto(self) -> CryptoSource:
@@ -85,10 +88,12 @@ class LiveMarketResource(MarketSourceResource):
     venues: list[str]
     underlyings: list[str]
     traditional_tickers: dict[str, str]
+    traditional_calendars: dict[str, str]
     endpoints: dict[str, str]
     max_retries: int
     backoff_seconds: float
     timeout_seconds: float
+    venue_budget_seconds: float
     yahoo_cache_dir: str
     _crypto: CryptoSource | None = PrivateAttr(default=None)
     _traditional: TraditionalSource | None = PrivateAttr(default=None)
@@ -98,8 +103,9 @@ class LiveMarketResource(MarketSourceResource):
         live = settings.live
         return cls(
             venues=list(settings.venues), underlyings=list(settings.universe.underlyings),
-            traditional_tickers=settings.traditional_series(), endpoints=dict(live.endpoints),
-            max_retries=live.max_retries, backoff_seconds=live.backoff_seconds, timeout_seconds=live.timeout_seconds,
+            traditional_tickers=settings.traditional_series(), traditional_calendars=settings.traditional_calendars(),
+            endpoints=dict(live.endpoints), max_retries=live.max_retries, backoff_seconds=live.backoff_seconds,
+            timeout_seconds=live.timeout_seconds, venue_budget_seconds=live.venue_budget_seconds,
             yahoo_cache_dir=str(Path(settings.warehouse_path).parent / ".yfinance"),
         )
 
@@ -108,15 +114,16 @@ class LiveMarketResource(MarketSourceResource):
             self._crypto = ExchangeSource(
                 venues=tuple(self.venues), underlyings=tuple(self.underlyings), endpoints=self.endpoints,
                 max_retries=self.max_retries, backoff_seconds=self.backoff_seconds,
-                timeout_seconds=self.timeout_seconds,
+                timeout_seconds=self.timeout_seconds, venue_budget_seconds=self.venue_budget_seconds,
             )
         return self._crypto
 
     def traditional(self) -> TraditionalSource:
         if self._traditional is None:
             self._traditional = YahooSource(
-                tickers=dict(self.traditional_tickers), endpoint=self.endpoints.get("yahoo"),
-                max_retries=self.max_retries, backoff_seconds=self.backoff_seconds,
-                timeout_seconds=self.timeout_seconds, cache_dir=Path(self.yahoo_cache_dir),
+                tickers=dict(self.traditional_tickers), calendars=dict(self.traditional_calendars),
+                endpoint=self.endpoints.get("yahoo"), max_retries=self.max_retries,
+                backoff_seconds=self.backoff_seconds, timeout_seconds=self.timeout_seconds,
+                venue_budget_seconds=self.venue_budget_seconds, cache_dir=Path(self.yahoo_cache_dir),
             )
         return self._traditional

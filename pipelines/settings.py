@@ -443,6 +443,10 @@ class Settings(_Section):
         """series name -> ticker."""
         return {t.series: t.ticker for t in self.universe.traditional}
 
+    def traditional_calendars(self) -> dict[str, str]:
+        """series name -> its trading calendar."""
+        return {t.series: t.calendar for t in self.universe.traditional}
+
 
 def load_settings(path: str | os.PathLike | None = None, **overrides) -> Settings:
     """Defaults, then the YAML file (`path` or $MARKET_SETTINGS), then environment, then overrides."""

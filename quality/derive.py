@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from assets.raw.sources.calendars import nyse_trading_days
+from assets.raw.sources.calendars import flag_sessions, series_sessions
 
 HUNDREDFOLD = math.log(100.0)
 
@@ -49,12 +49,21 @@ def with_unit_errors(rows: pl.DataFrame, history: pl.DataFrame, by: list[str], b
     return rows.join(flags.select(*by, "date", "unit_error"), on=[*by, "date"], how="left")
 
 
-def with_trading_day(rows: pl.DataFrame) -> pl.DataFrame:
-    """`rows` with `is_trading_day`: whether the row's date is an NYSE session."""
-    if rows.is_empty():
-        return rows.with_columns(is_trading_day=pl.lit(True))
-    sessions = nyse_trading_days(rows["date"].min(), rows["date"].max() + dt.timedelta(days=1))
-    return rows.with_columns(is_trading_day=pl.col("date").is_in(sessions))
+def with_trading_day(rows: pl.DataFrame, calendars: dict[str, str]) -> pl.DataFrame:
+    """`rows` with `is_trading_day`: whether the row's date is a session of its series' own calendar
+    (`calendars`: series -> calendar). A series outside the settings is judged by the series expectation."""
+    declared = rows.filter(pl.col("series").is_in(list(calendars)))
+    flagged = flag_sessions(declared, calendars).select("series", "date", "is_trading_day")
+    return rows.join(flagged, on=["series", "date"], how="left", maintain_order="left").with_columns(
+        pl.col("is_trading_day").fill_null(True))
+
+
+def session_coverage(present: pl.DataFrame, calendars: dict[str, str], start: dt.date, end: dt.date) -> pl.DataFrame:
+    """present: date, subject (a series). One row per session of each series' calendar in [start, end) with
+    whether its bar is there."""
+    grid = series_sessions(calendars, start, end).select("date", subject="series")
+    found = present.select("date", "subject").unique().with_columns(present=pl.lit(True))
+    return grid.join(found, on=["date", "subject"], how="left").with_columns(pl.col("present").fill_null(False))
 
 
 @dataclass(frozen=True)

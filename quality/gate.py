@@ -45,11 +45,6 @@ class FailedExpectation:
     evaluated: int
     examples: list[dict]
 
-    @property
-    def rule(self) -> FailedExpectation:
-        """Former name of the failure's own fields (`failure.rule.name`), kept while callers move to `.name`."""
-        return self
-
 
 @dataclass
 class QualityReport:
@@ -127,23 +122,3 @@ def _failure(config: ExpectationConfiguration, tier: Tier, details: dict, frame:
         evaluated=int(details.get("element_count") or frame.height),
         examples=[frame.row(int(i), named=True) for i in indices if str(i).isdigit()],
     )
-
-
-def prepare(spec: TableSpec, rows: pl.DataFrame, history: pl.DataFrame | None, settings: AnalyticsSettings,
-            start: dt.date, end: dt.date) -> Frames:
-    """Former two-step entry point (the frames a suite validates); kept while callers move to `validate_window`."""
-    return suite_for(spec).frames(Window(rows, history if history is not None else rows.clear(), start, end), settings)
-
-
-def validate(spec: TableSpec, frames: Frames, settings: AnalyticsSettings) -> QualityReport:
-    """Former two-step entry point (validate prepared frames); kept while callers move to `validate_window`."""
-    began = time.perf_counter()
-    report = _validate(suite_for(spec), frames, settings)
-    report.seconds = time.perf_counter() - began
-    return report
-
-
-def validate_window(spec: TableSpec, rows: pl.DataFrame, *, history: pl.DataFrame | None, settings,
-                    start: dt.date, end: dt.date) -> QualityReport:
-    """Validate the rows about to replace [start, end) of `spec`, with stored `history` as context."""
-    return validate(spec, prepare(spec, rows, history, settings, start, end), settings)

@@ -22,7 +22,7 @@ import great_expectations.expectations as gxe
 import polars as pl
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from assets.raw.sources.calendars import date_range, nyse_trading_days
+from assets.raw.sources.calendars import date_range
 from warehouse.schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -41,7 +41,14 @@ from warehouse.schemas import (
     TableSpec,
 )
 
-from .derive import FundingHistoryRule, coverage, with_funding_history, with_trading_day, with_unit_errors
+from .derive import (
+    FundingHistoryRule,
+    coverage,
+    session_coverage,
+    with_funding_history,
+    with_trading_day,
+    with_unit_errors,
+)
 
 Tier = Literal["error", "warn"]
 WARNING = FailureSeverity.WARNING
@@ -53,7 +60,7 @@ class AnalyticsSettings(Protocol):
     """What the suites read from the settings. `pipelines.settings.Settings` satisfies it; it arrives as an
     argument so that quality never imports pipelines."""
 
-    quality: Any  # .max_abs_funding_rate, .unit_error_move, optional .funding_history_* (see funding_history_rule)
+    quality: Any  # .max_abs_funding_rate, .unit_error_move, .funding_history_* (see funding_history_rule)
     anomaly: Any  # .divergence_min_dte
     correlation: Any  # .short_window
     universe: Any  # .underlyings
@@ -65,6 +72,8 @@ class AnalyticsSettings(Protocol):
     def reference_venue(self) -> str: ...
 
     def traditional_series(self) -> dict[str, str]: ...
+
+    def traditional_calendars(self) -> dict[str, str]: ...
 
 
 def tier_of(severity: FailureSeverity) -> Tier:
@@ -199,10 +208,11 @@ class RawTraditionalOhlcv(Suite):
     spec = RAW_TRADITIONAL_OHLCV
 
     def frames(self, window, settings):
-        rows = with_trading_day(with_unit_errors(window.rows, window.history, ["ticker"], settings.quality.unit_error_move))
+        calendars = settings.traditional_calendars()
+        rows = with_trading_day(with_unit_errors(window.rows, window.history, ["ticker"], settings.quality.unit_error_move),
+                                calendars)
         present = window.rows.select("date", subject="series")
-        sessions = nyse_trading_days(window.start, window.end)
-        return {"rows": rows, "coverage": coverage(present, list(settings.traditional_series()), sessions)}
+        return {"rows": rows, "coverage": session_coverage(present, calendars, window.start, window.end)}
 
     def expectations(self, settings):
         # Only the close of a traditional bar is used downstream: a bad open, high or low (real Yahoo bars
@@ -217,7 +227,7 @@ class RawTraditionalOhlcv(Suite):
                                                 description="only configured series"),
             ],
             "coverage": [gxe.ExpectColumnValuesToBeInSet(column="present", value_set=[True],
-                                                         description="every configured series has a bar on every NYSE session")],
+                                                         description="every configured series has a bar on every session of its calendar")],
         }
 
 

@@ -293,7 +293,7 @@ def yahoo_clean(yahoo):
 
 def yahoo_source(server, tmp_path, sleeps=None, **kwargs) -> YahooSource:
     settings = {"max_retries": 3, "backoff_seconds": 0.01, "timeout_seconds": 0.3, "venue_budget_seconds": 5.0}
-    return YahooSource({"gold": "GC=F"}, endpoint=server.url, cache_dir=tmp_path / "yf",
+    return YahooSource({"gold": "GC=F"}, {"gold": "us_futures"}, endpoint=server.url, cache_dir=tmp_path / "yf",
                        sleep=sleeps.append if sleeps is not None else (lambda s: None), **{**settings, **kwargs})
 
 
@@ -357,7 +357,7 @@ def test_a_short_yahoo_answer_is_refused(yahoo_clean, tmp_path):
 
 def test_an_unknown_ticker_is_refused_at_once(yahoo_clean, tmp_path):
     with pytest.raises(SourceError) as error:
-        YahooSource({"gold": "NOPE=F"}, endpoint=yahoo_clean.url, cache_dir=tmp_path / "yf", max_retries=3,
+        YahooSource({"gold": "NOPE=F"}, {"gold": "us_futures"}, endpoint=yahoo_clean.url, cache_dir=tmp_path / "yf", max_retries=3,
                     sleep=lambda s: None).traditional_bars(*WEEK)
     assert not isinstance(error.value, GaveUp)
     refused(error.value, "yahoo: NOPE=F (gold) chart for 2025-03-03..2025-03-07 was refused")

@@ -177,7 +177,7 @@ def gold_bars(**changes) -> pl.DataFrame:
     return pl.DataFrame(bars, schema=RAW_TRADITIONAL_OHLCV.polars_schema)
 
 
-GOLD_ONLY = Settings(universe={"traditional": [{"series": "gold", "ticker": "GC=F"}]})
+GOLD_ONLY = Settings(universe={"traditional": [{"series": "gold", "ticker": "GC=F", "calendar": "us_futures"}]})
 
 
 def gold_report(**changes):

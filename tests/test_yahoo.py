@@ -18,7 +18,7 @@ from assets.raw.sources.sample import SampleMarket
 from assets.raw.sources.yahoo import YahooSource
 from fake_yahoo import YahooServer, recorded_series, sample_series
 from pipelines.settings import Settings
-from quality.gate import prepare, validate
+from quality.gate import validate_window
 from warehouse.schemas import RAW_TRADITIONAL_OHLCV
 
 TICKERS = Settings().traditional_series()
@@ -48,17 +48,21 @@ def fresh(yahoo):
 
 
 def source(yahoo, tmp_path, tickers=None, sleeps=None, **kwargs) -> YahooSource:
-    return YahooSource(tickers or TICKERS, endpoint=yahoo.url, backoff_seconds=0.25, cache_dir=tmp_path / "yf",
+    tickers = tickers or TICKERS
+    calendars = {t.series: t.calendar for t in Settings().universe.traditional} | kwargs.pop("calendars", {})
+    return YahooSource(tickers, calendars, endpoint=yahoo.url, backoff_seconds=0.25, cache_dir=tmp_path / "yf",
                        sleep=(sleeps.append if sleeps is not None else lambda s: None), **kwargs)
 
 
-def test_bars_are_the_market_served_and_a_us_holiday_has_none(yahoo, tmp_path):
+def test_bars_are_the_market_served_each_series_on_its_own_calendar(yahoo, tmp_path):
     window = (dt.date(2025, 6, 30), dt.date(2025, 7, 9))  # Independence Day, Friday 4 July
     bars = source(yahoo, tmp_path).traditional_bars(*window)
     expected = SampleMarket(seed=7, traditional=TICKERS).traditional_bars(*window)
     assert sorted(bars["series"].unique()) == sorted(TICKERS)
-    assert dt.date(2025, 7, 4) not in bars["date"].to_list()
-    assert bars.filter(pl.col("series") == "gold")["date"].to_list() == [
+    # The NYSE is closed on Independence Day; CME Globex futures (gold, the Nasdaq-100 future) trade.
+    on_the_fourth = set(bars.filter(pl.col("date") == dt.date(2025, 7, 4))["series"])
+    assert {"nasdaq", "sp500"}.isdisjoint(on_the_fourth) and {"gold", "nasdaq100"} <= on_the_fourth
+    assert bars.filter(pl.col("series") == "sp500")["date"].to_list() == [
         dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2025, 7, 2), dt.date(2025, 7, 3), dt.date(2025, 7, 7),
         dt.date(2025, 7, 8)]
     joined = expected.join(bars, on=["date", "series"], how="full", suffix="_yahoo")
@@ -70,7 +74,8 @@ def test_bars_are_the_market_served_and_a_us_holiday_has_none(yahoo, tmp_path):
 
 
 def test_a_run_on_a_day_markets_are_closed_gives_no_rows_and_no_error(yahoo, tmp_path):
-    bars = source(yahoo, tmp_path).traditional_bars(dt.date(2025, 7, 4), dt.date(2025, 7, 5))
+    good_friday = dt.date(2025, 4, 18)  # every default calendar is closed
+    bars = source(yahoo, tmp_path).traditional_bars(good_friday, good_friday + dt.timedelta(days=1))
     assert bars.height == 0 and bars.schema == pl.Schema(RAW_TRADITIONAL_OHLCV.polars_schema)
 
 
@@ -97,7 +102,8 @@ def test_an_unknown_ticker_is_an_error_never_an_empty_success(yahoo, tmp_path):
 
 def test_a_tz_aware_history_keeps_the_exchange_trading_date(yahoo, tmp_path, realdata):
     """Johannesburg: a daily bar stamped at local midnight is 22:00 UTC the day before."""
-    bars = source(yahoo, tmp_path, {"gold": "SSW.JO"}).traditional_bars(dt.date(2023, 6, 5), dt.date(2023, 6, 10))
+    bars = source(yahoo, tmp_path, {"gold": "SSW.JO"}, calendars={"gold": "XJSE"}).traditional_bars(
+        dt.date(2023, 6, 5), dt.date(2023, 6, 10))
     assert bars["date"].to_list() == [dt.date(2023, 6, d) for d in (5, 6, 7, 8, 9)]
     recorded = pl.read_csv(realdata / "yahoo" / "SSW-JO-1d-100x-error.csv")
     friday = recorded.filter(pl.col("Date").str.starts_with("2023-06-09"))["Close"].item()
@@ -105,10 +111,10 @@ def test_a_tz_aware_history_keeps_the_exchange_trading_date(yahoo, tmp_path, rea
 
 
 def test_real_yahoo_unit_errors_served_through_yfinance_are_stopped_by_the_quality_gate(yahoo, tmp_path, realdata):
-    settings = Settings(universe={"traditional": [{"series": "gold", "ticker": "SSW.JO"}]})
+    settings = Settings(universe={"traditional": [{"series": "gold", "ticker": "SSW.JO", "calendar": "XJSE"}]})
     start, end = dt.date(2023, 5, 2), dt.date(2023, 6, 10)
-    bars = source(yahoo, tmp_path, {"gold": "SSW.JO"}).traditional_bars(start, end)
+    bars = source(yahoo, tmp_path, {"gold": "SSW.JO"}, calendars={"gold": "XJSE"}).traditional_bars(start, end)
     assert bars.height == 29 and bars["close"].max() > 50 * bars["close"].min()  # prices in cents and in rand
     last = end - dt.timedelta(days=1)
-    report = validate(RAW_TRADITIONAL_OHLCV, prepare(RAW_TRADITIONAL_OHLCV, bars, None, settings, start, last), settings)
-    assert "expect_column_values_to_be_in_set(unit_error)" in {f.rule.name for f in report.failed("error")}
+    report = validate_window(RAW_TRADITIONAL_OHLCV, bars, history=None, settings=settings, start=start, end=last)
+    assert "expect_column_values_to_be_in_set(unit_error)" in {f.name for f in report.failed("error")}

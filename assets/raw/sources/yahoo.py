@@ -27,8 +27,8 @@ from yfinance.exceptions import YFPricesMissingError, YFRateLimitError, YFTzMiss
 
 from warehouse.schemas import RAW_TRADITIONAL_OHLCV
 
-from .base import BadAnswer, IncompleteAnswer
-from .calendars import nyse_trading_days
+from .base import BadAnswer, IncompleteAnswer, SourceError
+from .calendars import trading_days
 from .retry import RetryPolicy, Transient, VenueBudget, call_with_retries, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,8 @@ class YahooSource:
       answered: timeouts, connection errors, truncated bodies, 408/429/5xx and empty or short answers
       are asked again under `retry.call_with_retries` (Yahoo's own time budget per run); a 401
       "Invalid Crumb" gets a new cookie and crumb first. An unknown ticker (404) is refused at once.
-    - An answer must reach the last session of the range (`sessions(ticker, start, end)`, NYSE by
-      default): an empty or short answer is an `IncompleteAnswer`, never a partial frame. A range with no
+    - An answer must reach the last session of the range on the series' own trading calendar
+      (`calendars`: series -> calendar name): an empty or short answer is an `IncompleteAnswer`, never a partial frame. A range with no
       session (a weekend, a holiday) gives no rows and no error.
     - yfinance keeps process-wide state (one session and crumb, SQLite caches of time zones and
       cookies, and in memory the answers for ranges that ended over 30 minutes ago, failures included);
@@ -120,16 +120,19 @@ class YahooSource:
 
     name = "yahoo"
 
-    def __init__(self, tickers: dict[str, str], endpoint: str | None = None, max_retries: int = 5,
-                 backoff_seconds: float = 1.0, timeout_seconds: float = 10.0, venue_budget_seconds: float = 40.0,
-                 cache_dir: str | Path | None = None, sleep: Callable[[float], None] = time.sleep,
-                 sessions: Callable[[str, dt.date, dt.date], list[dt.date]] | None = None):
+    def __init__(self, tickers: dict[str, str], calendars: dict[str, str], endpoint: str | None = None,
+                 max_retries: int = 5, backoff_seconds: float = 1.0, timeout_seconds: float = 10.0,
+                 venue_budget_seconds: float = 40.0, cache_dir: str | Path | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
         self.tickers = dict(tickers)
+        undeclared = sorted(set(self.tickers) - set(calendars))
+        if undeclared:
+            raise SourceError(f"yahoo: series {undeclared} have no trading calendar")
+        self.calendars = dict(calendars)
         self.policy = RetryPolicy(retries=max_retries, backoff_seconds=backoff_seconds,
                                   timeout_seconds=timeout_seconds, venue_budget_seconds=venue_budget_seconds)
         self.budget = VenueBudget("yahoo", venue_budget_seconds)
         self.sleep = sleep
-        self.sessions = sessions or (lambda ticker, start, end: nyse_trading_days(start, end))
         self.session = _RecordingSession()
         if endpoint:
             self.session.mount("https://", _Redirect(endpoint))
@@ -152,7 +155,7 @@ class YahooSource:
 
     def _history(self, series: str, ticker: str, start: dt.date, end: dt.date) -> pl.DataFrame | None:
         span = f"{start}..{end - dt.timedelta(days=1)}" if end - start > dt.timedelta(days=1) else str(start)
-        sessions = self.sessions(ticker, start, end)
+        sessions = trading_days(self.calendars[series], start, end)
         if not sessions:
             return None  # markets closed all range: nothing to fetch, nothing wrong
         what = f"yahoo: {ticker} ({series}) chart for {span}"
