@@ -304,9 +304,12 @@ PUBLICATION = TableSpec(
 )
 
 
-# Written into each snapshot (not a view of the pipeline's tables): the interface fingerprint the snapshot was
-# built with, so the next publish knows whether it can start from a copy of it.
-PUBLISH_STATE = "bi_internal.publish_state"
+# Written into each snapshot beside the tables: the interface fingerprint the snapshot was built with (the next
+# publish starts from a copy of it only when its own is the same), and each table's per-day row count and
+# content hash (so the next publish hashes only the pipeline's side to find the days that changed).
+STATE_SCHEMA = "publish_state"
+PUBLISH_STATE = f"{STATE_SCHEMA}.interface"
+DAY_FINGERPRINTS = f"{STATE_SCHEMA}.days"
 
 
 def _quote(text: str) -> str:
@@ -429,14 +432,16 @@ def _publish(source: Path, target: Path, full: bool) -> Published:
     snapshot = duckdb.connect(str(temporary))
     try:
         snapshot.execute("SET TimeZone = 'UTC'")
+        snapshot.execute("BEGIN TRANSACTION")  # one commit, not one per statement
         if not incremental:
             build_interface(snapshot)
-            snapshot.execute("CREATE SCHEMA IF NOT EXISTS bi_internal")
-            snapshot.execute(f"CREATE OR REPLACE TABLE {PUBLISH_STATE} (interface VARCHAR NOT NULL)")
+            snapshot.execute(f"CREATE SCHEMA {STATE_SCHEMA}")
+            snapshot.execute(f"CREATE TABLE {PUBLISH_STATE} (interface VARCHAR NOT NULL)")
             snapshot.execute(f"INSERT INTO {PUBLISH_STATE} VALUES (?)", [INTERFACE_FINGERPRINT])
+            snapshot.execute(f"CREATE TABLE {DAY_FINGERPRINTS} "
+                             "(table_name VARCHAR NOT NULL, day DATE NOT NULL, n BIGINT NOT NULL, h HUGEINT)")
         snapshot.execute(f"ATTACH {_quote(str(source))} AS live (READ_ONLY)")
         changed = {spec.qualified: _synchronise(snapshot, spec) for spec in ALL_TABLES}
-        snapshot.execute("DETACH live")
         rows = {spec.qualified: snapshot.execute(f"SELECT count(*) FROM {spec.qualified}").fetchone()[0]
                 for spec in ALL_TABLES}
         parquet_version.mkdir(parents=True)
@@ -454,6 +459,8 @@ def _publish(source: Path, target: Path, full: bool) -> Published:
                 f"CAST(max({day}) AS DATE), ?, ? FROM {view.qualified}",
                 [view.qualified, f"parquet/current/{file.name}", stamp.replace(tzinfo=None)],
             )
+        snapshot.execute("COMMIT")
+        snapshot.execute("DETACH live")
         snapshot.execute("CHECKPOINT")
     except BaseException:
         snapshot.close()
@@ -484,32 +491,33 @@ def _fingerprint_of(database: Path) -> str | None:
 
 
 def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
-    """Make the snapshot's copy of `spec` equal the live table, copying again only the partitions whose row
-    count or content hash differ. Returns how many partitions were copied again (or emptied)."""
+    """Make the snapshot's copy of `spec` equal the live table, copying again only the days (partitions) whose
+    row count or content hash differ from the ones recorded at the last publish. Returns how many days were
+    copied again or emptied."""
     live_exists = snapshot.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'live' AND schema_name = ? AND table_name = ?",
         [spec.schema, spec.name],
     ).fetchone()[0]
     day = ident(spec.partition_column)
     columns = ", ".join(ident(c) for c in spec.column_names)
-    if not live_exists:
-        emptied = snapshot.execute(f"SELECT count(DISTINCT {day}) FROM {spec.qualified}").fetchone()[0]
-        snapshot.execute(f"DELETE FROM {spec.qualified}")
-        return emptied
-    fingerprint = f"SELECT {day} AS day, count(*) AS n, sum(hash({columns})) AS h FROM {{}} GROUP BY {day}"
+    live = (f"SELECT {day} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} GROUP BY {day}"
+            if live_exists else "SELECT NULL::DATE AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
+    recorded = f"SELECT day, n, h FROM {DAY_FINGERPRINTS} WHERE table_name = {_quote(spec.qualified)}"
     snapshot.execute(
-        f"CREATE OR REPLACE TEMP TABLE changed_days AS "
-        f"SELECT coalesce(l.day, s.day) AS day FROM ({fingerprint.format('live.' + spec.qualified)}) l "
-        f"FULL JOIN ({fingerprint.format(spec.qualified)}) s ON l.day = s.day "
-        "WHERE l.n IS DISTINCT FROM s.n OR l.h IS DISTINCT FROM s.h"
+        f"CREATE OR REPLACE TEMP TABLE changed_days AS SELECT coalesce(l.day, r.day) AS day, l.n, l.h "
+        f"FROM ({live}) l FULL JOIN ({recorded}) r ON l.day = r.day "
+        "WHERE l.n IS DISTINCT FROM r.n OR l.h IS DISTINCT FROM r.h"
     )
     count = snapshot.execute("SELECT count(*) FROM changed_days").fetchone()[0]
     if count:
-        snapshot.execute(f"DELETE FROM {spec.qualified} WHERE {day} IN (SELECT day FROM changed_days)")
-        snapshot.execute(
-            f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} FROM live.{spec.qualified} "
-            f"WHERE {day} IN (SELECT day FROM changed_days)"
-        )
+        in_changed = f"{day} IN (SELECT day FROM changed_days)"
+        snapshot.execute(f"DELETE FROM {spec.qualified} WHERE {in_changed}")
+        snapshot.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} FROM live.{spec.qualified} "
+                         f"WHERE {in_changed}")
+        snapshot.execute(f"DELETE FROM {DAY_FINGERPRINTS} WHERE table_name = ? "
+                         "AND day IN (SELECT day FROM changed_days)", [spec.qualified])
+        snapshot.execute(f"INSERT INTO {DAY_FINGERPRINTS} SELECT ?, day, n, h FROM changed_days WHERE n IS NOT NULL",
+                         [spec.qualified])
     snapshot.execute("DROP TABLE changed_days")
     return count
 
