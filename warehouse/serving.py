@@ -512,8 +512,9 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     if count:
         in_changed = f"{day} IN (SELECT day FROM changed_days)"
         snapshot.execute(f"DELETE FROM {spec.qualified} WHERE {in_changed}")
-        snapshot.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} FROM live.{spec.qualified} "
-                         f"WHERE {in_changed}")
+        if live_exists:
+            snapshot.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} "
+                             f"FROM live.{spec.qualified} WHERE {in_changed}")
         snapshot.execute(f"DELETE FROM {DAY_FINGERPRINTS} WHERE table_name = ? "
                          "AND day IN (SELECT day FROM changed_days)", [spec.qualified])
         snapshot.execute(f"INSERT INTO {DAY_FINGERPRINTS} SELECT ?, day, n, h FROM changed_days WHERE n IS NOT NULL",
