@@ -44,13 +44,17 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 evaluate: install
 	$(BIN)/python -m pipelines.cli evaluate
 
-## Query the published warehouse read-only: make sql Q="SELECT * FROM bi.anomaly_status" [FORMAT=csv|json]
+## Query the published warehouse read-only: make sql Q='SELECT * FROM bi.anomaly_status' [FORMAT=csv|json]
+# Q reaches the command through the environment, never through the shell's parsing, so any quotes in it
+# (a column named "end") arrive as typed.
+sql: export Q := $(value Q)
+sql: export FORMAT := $(or $(FORMAT),table)
 sql: install
-	@$(BIN)/python -m warehouse.sql --format $(or $(FORMAT),table) "$(Q)"
+	@$(BIN)/python -m pipelines.query sql --format "$$FORMAT" -- "$$Q"
 
 ## Write data/report.html: every chart and the live Table 1, from the published warehouse, in one file.
 report: install
-	$(BIN)/python -m warehouse.report
+	$(BIN)/python -m pipelines.query report
 
 ## Regenerate docs/data_dictionary.md from the view comments.
 dictionary: install

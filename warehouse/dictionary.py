@@ -31,8 +31,9 @@ def render() -> str:
         comment = con.execute(
             "SELECT comment FROM duckdb_views() WHERE schema_name = ? AND view_name = ?", [BI_SCHEMA, view.name]
         ).fetchone()[0]
-        lines += _section(con, view.name, comment, f"Source table: `{view.source.qualified}`. Key: "
-                          + ", ".join(f"`{k}`" for k in view.source.key) + ".")
+        public = {c.source_column: c.name for c in view.columns}
+        lines += _section(con, view.name, comment, f"Source table: `{view.table.qualified}`. Key: "
+                          + ", ".join(f"`{public[k]}`" for k in view.table.key) + ".")
     comment = con.execute(
         "SELECT comment FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [BI_SCHEMA, PUBLICATION.name]
     ).fetchone()[0]

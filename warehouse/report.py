@@ -1,10 +1,10 @@
 """`make report`: one self-contained HTML page with every chart and the live Table 1.
 
-Reads the published warehouse (read-only, never the pipeline's own file) and writes
-`data/report.html` (or `--out`): the charts are inline PNG images, so the file can be mailed or opened
+Reads a published warehouse (read-only, never the pipeline's own file) and writes an HTML file (by
+`make report`: `data/report.html`): the charts are inline PNG images, so the file can be mailed or opened
 anywhere without a server.
 
-    python -m warehouse.report [--database PATH] [--out PATH] [--days N]
+    python -m warehouse.report --database PATH --out PATH [--days N]
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import duckdb
 import polars as pl
 
 from assets import charts
-from pipelines.settings import load_settings
 
-from .serving import published_dir
+from .serving import connect_published
 
 
 @dataclass(frozen=True)
@@ -105,17 +104,19 @@ def _fmt(value) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, database: str | Path | None = None, out: str | Path | None = None) -> int:
+    """The command line; `database` and `out` are the defaults of --database and --out."""
     parser = argparse.ArgumentParser(description="Write the HTML report of the published warehouse.")
-    warehouse_path = load_settings().warehouse_path
-    parser.add_argument("--database", default=str(published_dir(warehouse_path) / "warehouse.duckdb"))
-    parser.add_argument("--out", default=str(Path(warehouse_path).parent / "report.html"))
+    parser.add_argument("--database", default=database, required=database is None)
+    parser.add_argument("--out", default=out, required=out is None)
     parser.add_argument("--days", type=int, default=365)
     args = parser.parse_args(argv)
-    if not Path(args.database).exists():
-        print(f"no published warehouse at {args.database}: run `make demo` (or a pipeline run) first", file=sys.stderr)
+    try:
+        con = connect_published(args.database)
+    except FileNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
         return 2
-    with duckdb.connect(args.database, read_only=True) as con:
+    with con:
         page = render(con, args.days)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(page)
