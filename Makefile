@@ -54,7 +54,7 @@ sql: install
 
 ## Write data/report.html: every chart and the live Table 1, from the published warehouse, in one file.
 report: install
-	$(BIN)/python -m pipelines.query report
+	$(BIN)/python -m pipelines.report
 
 ## Regenerate docs/data_dictionary.md from the view comments.
 dictionary: install

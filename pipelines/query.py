@@ -1,19 +1,17 @@
-"""The commands that read the published warehouse: `make sql`, `warehouse-sql` and `make report`.
+"""The SQL command on the published warehouse: `make sql` and `warehouse-sql`.
 
 Loads the settings once to find the published copy of the configured warehouse, then hands its path to
-the warehouse functions. Imports no Dagster, so a query starts in well under a second.
+the warehouse's sandboxed query. Imports no Dagster and no charting, so a query starts in well under a second.
 
     python -m pipelines.query sql [--format table|csv|json] "SELECT ..."
-    python -m pipelines.query report [--out PATH] [--days N]
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from pipelines.settings import SettingsError, load_settings
-from warehouse import report, sql
+from warehouse import sql
 from warehouse.serving import published_database
 
 
@@ -27,18 +25,7 @@ def sql_main(argv: list[str] | None = None) -> int:
     return sql.main(argv, database=published_database(settings.warehouse_path))
 
 
-def report_main(argv: list[str] | None = None) -> int:
-    """`make report`: the HTML report of the published copy, written beside the warehouse."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return report.main(argv, database=published_database(settings.warehouse_path),
-                       out=Path(settings.warehouse_path).parent / "report.html")
-
-
-COMMANDS = {"sql": sql_main, "report": report_main}
+COMMANDS = {"sql": sql_main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,3 +120,18 @@ def test_pure_code_imports_no_orchestration_or_io(module):
             "print(sorted(m for m in ('dagster', 'duckdb', 'great_expectations') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+# The composition roots: where the settings of a deployment are loaded; everything else receives them.
+SETTINGS_LOADERS = {"pipelines.settings", "pipelines.definitions", "pipelines.cli", "pipelines.query",
+                    "pipelines.report"}
+
+
+def test_settings_are_loaded_only_where_a_deployment_starts():
+    callers = set()
+    for module, path in modules().items():
+        tree = ast.parse(path.read_text())
+        if any(isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "load_settings"
+               for node in ast.walk(tree)):
+            callers.add(module)
+    assert callers <= SETTINGS_LOADERS, sorted(callers - SETTINGS_LOADERS)

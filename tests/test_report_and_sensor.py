@@ -13,7 +13,7 @@ from pipelines.run import materialize_range
 from pipelines.settings import load_settings
 from pipelines.definitions import build_definitions
 from pipelines.sensors import missing_days
-from warehouse.report import main as report_main
+from pipelines.report import main as report_main
 from warehouse.serving import published_dir
 
 CHARTED = {"core/basis_daily", "core/funding_daily", "core/perp_quarterly_spread", "core/correlation_daily",

@@ -4,7 +4,7 @@ Reads a published warehouse (read-only, never the pipeline's own file) and write
 `make report`: `data/report.html`): the charts are inline PNG images, so the file can be mailed or opened
 anywhere without a server.
 
-    python -m warehouse.report --database PATH --out PATH [--days N]
+    python -m pipelines.report --database PATH --out PATH [--days N]
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import polars as pl
 
 from assets import charts
 
-from .serving import connect_published
+from pipelines.settings import SettingsError, load_settings
+from warehouse.serving import connect_published, published_database
 
 
 @dataclass(frozen=True)
@@ -124,5 +125,16 @@ def main(argv: list[str] | None = None, database: str | Path | None = None, out:
     return 0
 
 
+def main_with_settings(argv: list[str] | None = None) -> int:
+    """`make report`: the report of the published copy of the configured warehouse, written beside it."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return main(argv, database=published_database(settings.warehouse_path),
+                out=Path(settings.warehouse_path).parent / "report.html")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_with_settings())
