@@ -4,10 +4,12 @@ Runs the whole pipeline on `source: live` against the local venue and Yahoo serv
 (the sample market in each venue's wire format) and prints what each server was asked.
 
     .venv/bin/python bench/live_requests.py
+    .venv/bin/python bench/live_requests.py --tiny   # a 3-day backfill: a smoke test
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import sys
@@ -32,6 +34,11 @@ DAY = dt.date(2025, 4, 2)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backfill-days", type=int, default=30)
+    parser.add_argument("--tiny", action="store_true", help="a 3-day backfill")
+    args = parser.parse_args()
+    backfill_days = 3 if args.tiny else args.backfill_days
     venues = Venues(dt.date(2024, 10, 1), dt.date(2025, 6, 30))
     yahoo = YahooServer(sample_series(dt.date(2024, 10, 1), dt.date(2025, 6, 30), Settings().traditional_series())).start()
     with tempfile.TemporaryDirectory() as folder:
@@ -41,7 +48,7 @@ def main() -> None:
         os.environ["WAREHOUSE_DB"] = str(Path(folder) / "warehouse.duckdb")
         instance = dg.DagsterInstance.ephemeral()
         rows = []
-        for label, start in (("30-day backfill", DAY - dt.timedelta(days=29)), ("daily run", DAY)):
+        for label, start in ((f"{backfill_days}-day backfill", DAY - dt.timedelta(days=backfill_days - 1)), ("daily run", DAY)):
             venues.reset_counts()
             yahoo.requests.clear()
             began = time.perf_counter()

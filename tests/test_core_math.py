@@ -10,7 +10,14 @@ import pytest
 from assets.core.basis import basis_daily, constant_maturity, days_to_expiry, futures_basis, perp_premium
 from assets.core.correlation import Pair, label, pair_correlations
 from assets.core.funding import funding_daily
-from assets.core.returns import continuous_quarterly, is_linear, reference_perp, returns_on_calendar
+from assets.core.returns import (
+    RETURN_COLUMNS,
+    continuous_quarterly,
+    is_linear,
+    reference_perp,
+    returns_daily,
+    returns_on_calendar,
+)
 from assets.core.spread import perp_quarterly_spread
 from assets.core.stats import rolling_correlation, trailing_zscore
 
@@ -257,3 +264,69 @@ def test_the_reference_perpetual_is_the_linear_one_when_the_venue_lists_both():
     assert reference_perp(both, "binance") == "BTC/USDT:USDT"
     assert reference_perp(both.filter(pl.col("symbol") != "BTC/USDT:USDT"), "binance") == "BTC/USD:BTC"
     assert reference_perp(both, "okx") is None
+
+
+def test_returns_daily_assembles_both_calendars_from_the_reference_venue():
+    fri, sat, sun, mon = (D(2026, 1, d) for d in (2, 3, 4, 5))
+    days = [fri, sat, sun, mon]
+    btc, eth = [100.0, 110.0, 99.0, 105.0], [10.0, 11.0, 12.0, 13.0]
+    bars = pl.DataFrame(
+        [bar(d, "BTC/USDT", "spot", c, venue="ref") for d, c in zip(days, btc)]
+        + [bar(d, "ETH/USDT", "spot", c, venue="ref") for d, c in zip(days, eth)]
+        # the linear perpetual on its mark price (its last price and the coin-margined one are not used)
+        + [bar(d, "BTC/USDT:USDT", "perp", c + 1, "mark", venue="ref") for d, c in zip(days, btc)]
+        + [bar(d, "BTC/USDT:USDT", "perp", 999.0, venue="ref") for d in days]
+        + [bar(d, "BTC/USD:BTC", "perp", 777.0, venue="ref") for d in days]
+        + [bar(d, "BTC/USDT", "spot", 1000.0, venue="other") for d in days]
+    )
+    basis = pl.DataFrame([
+        dict(date=d, venue=venue, underlying="BTC", kind="future", symbol=symbol, dte=dte - i, price=price + i)
+        for i, d in enumerate(days)
+        for venue, symbol, dte, price in (
+            ("ref", "BTC/USDT:USDT-260327", 84.0, 102.0),   # nearest of the perpetual's family with dte >= 7
+            ("ref", "BTC/USDT:USDT-260109", 6.0, 50.0),     # under 7 days
+            ("ref", "BTC/USD:BTC-260227", 56.0, 300.0),     # nearer, but of the coin-margined family
+            ("other", "BTC/USDT:USDT-260130", 28.0, 400.0),
+        )
+    ])
+    traditional = pl.DataFrame({
+        "date": [fri, mon, fri, sat, mon], "series": ["nasdaq", "nasdaq", "gold", "gold", "gold"],
+        "ticker": ["^IXIC", "^IXIC", "GC=F", "GC=F", "GC=F"], "close": [50.0, 55.0, 20.0, 20.5, 21.0],
+    })
+    out = returns_daily(bars, basis, traditional, reference_venue="ref", underlyings=("BTC", "ETH"),
+                        nasdaq_series="nasdaq", min_dte=7.0, first=fri, end=D(2026, 1, 6))
+    assert out.columns == RETURN_COLUMNS
+
+    def series(calendar, name):
+        return out.filter((pl.col("calendar") == calendar) & (pl.col("series") == name)).sort("date")
+
+    crypto_btc = series("crypto", "BTC")
+    assert crypto_btc["date"].to_list() == days and crypto_btc["symbol"].unique().to_list() == ["BTC/USDT"]
+    assert crypto_btc["log_return"].to_list()[1:] == pytest.approx([math.log(b / a) for a, b in zip(btc, btc[1:])])
+    assert crypto_btc["log_return"][0] is None
+    assert series("crypto", "ETH")["close"].to_list() == eth
+    perp = series("crypto", "BTC_PERP")
+    assert perp["symbol"].unique().to_list() == ["BTC/USDT:USDT"] and perp["close"].to_list() == [c + 1 for c in btc]
+    quarterly = series("crypto", "BTC_QUARTERLY")
+    assert quarterly["symbol"].unique().to_list() == ["BTC/USDT:USDT-260327"]
+    assert quarterly["log_return"].to_list()[1:] == pytest.approx([math.log(103 / 102), math.log(104 / 103),
+                                                                  math.log(105 / 104)])
+    # Traditional calendar: the Nasdaq series' dates only; BTC's Monday return spans the weekend.
+    assert set(out.filter(pl.col("calendar") == "traditional")["date"].to_list()) == {fri, mon}
+    assert set(out.filter(pl.col("calendar") == "traditional")["series"].to_list()) == {"nasdaq", "gold", "BTC", "ETH"}
+    monday_btc = series("traditional", "BTC").row(1, named=True)
+    assert monday_btc["prev_date"] == fri and monday_btc["log_return"] == pytest.approx(math.log(105 / 100))
+    assert series("traditional", "gold")["log_return"][1] == pytest.approx(math.log(21 / 20))
+
+
+def test_returns_daily_crypto_calendar_is_every_utc_day_of_the_window():
+    days = [D(2026, 1, 1) + dt.timedelta(days=i) for i in range(5)]
+    bars = pl.DataFrame([bar(d, "BTC/USDT", "spot", 100.0 + i, venue="ref") for i, d in enumerate(days)])
+    basis = pl.DataFrame(schema={"date": pl.Date, "venue": pl.Utf8, "underlying": pl.Utf8, "kind": pl.Utf8,
+                                 "symbol": pl.Utf8, "dte": pl.Float64, "price": pl.Float64})
+    traditional = pl.DataFrame(schema={"date": pl.Date, "series": pl.Utf8, "ticker": pl.Utf8, "close": pl.Float64})
+    out = returns_daily(bars, basis, traditional, reference_venue="ref", underlyings=("BTC",),
+                        nasdaq_series="nasdaq", min_dte=7.0, first=days[1], end=days[4])
+    assert out["date"].to_list() == days[1:4]  # [first, end): the bars outside it are not returns
+    assert out["prev_date"][0] is None and out["log_return"][0] is None  # no close before `first` is used
+    assert set(out["series"].to_list()) == {"BTC"}  # no perpetual on the venue: no perp or quarterly series

@@ -28,6 +28,7 @@ def built(tmp_path_factory):
     mp.undo()
 
 
+@pytest.mark.slow
 def test_every_core_table_lands_for_the_whole_range(built):
     wh, _, result = built
     assert result.success
@@ -37,6 +38,7 @@ def test_every_core_table_lands_for_the_whole_range(built):
         assert frame["date"].min() == START and frame["date"].max() == END, spec.qualified
 
 
+@pytest.mark.slow
 def test_daily_funding_matches_the_raw_settlements_in_sql(built):
     wh, _, _ = built
     check = wh.query(
@@ -49,6 +51,7 @@ def test_daily_funding_matches_the_raw_settlements_in_sql(built):
     assert check["n"] == wh.query("SELECT count(*) FROM core.funding_daily").item() and check["worst"] < 1e-15
 
 
+@pytest.mark.slow
 def test_monday_btc_return_spans_the_weekend(built):
     wh, _, _ = built
     monday = wh.query(
@@ -63,6 +66,7 @@ def test_monday_btc_return_spans_the_weekend(built):
     assert monday["log_return"] == pytest.approx(daily, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_no_traditional_return_on_a_holiday(built):
     wh, _, _ = built
     assert wh.query(
@@ -70,6 +74,7 @@ def test_no_traditional_return_on_a_holiday(built):
     ).item() == 0
 
 
+@pytest.mark.slow
 def test_baseline_correlations_appear_once_the_window_is_eighty_percent_full(built):
     wh, _, _ = built
     first = wh.query(
@@ -80,6 +85,7 @@ def test_baseline_correlations_appear_once_the_window_is_eighty_percent_full(bui
     assert (first["n"] >= 144).all()
 
 
+@pytest.mark.slow
 def test_a_single_day_rerun_reproduces_the_range_run(built):
     """A daily run reads just enough history: its rows equal those the long run computed (up to the
     last bits of rolling sums, which polars accumulates incrementally)."""

@@ -24,21 +24,25 @@ def evaluation(tmp_path_factory):
     mp.undo()
 
 
+@pytest.mark.slow
 def test_the_range_holds_scripted_episodes_of_many_codes(evaluation):
     injected = evaluation["anomalies"].filter(pl.col("injected") > 0)
     assert injected.height >= 6 and injected["injected"].sum() >= 8
 
 
+@pytest.mark.slow
 def test_every_injected_episode_is_detected_with_its_code(evaluation):
     anomalies = evaluation["anomalies"]
     assert anomalies["missed"].sum() == 0, anomalies
     assert (anomalies["detected"] == anomalies["injected"]).all()
 
 
+@pytest.mark.slow
 def test_at_most_two_false_episodes_a_year(evaluation):
     assert evaluation["false_per_year"] <= 2, evaluation["false_episodes"]
 
 
+@pytest.mark.slow
 def test_no_context_period_is_reported_as_an_anomaly(evaluation):
     assert evaluation["context_as_anomaly"].height == 0, evaluation["context_as_anomaly"]
     context = evaluation["context"]

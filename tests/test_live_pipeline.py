@@ -42,6 +42,7 @@ def live(servers, warehouse_path, tmp_path, monkeypatch):
     return venues, yahoo
 
 
+@pytest.mark.slow
 def test_the_whole_pipeline_materialises_from_the_live_sources(live, warehouse_path):
     venues, _ = live
     result = materialize_range(START, END, load_settings(), instance=dg.DagsterInstance.ephemeral())
@@ -66,6 +67,7 @@ def test_the_whole_pipeline_materialises_from_the_live_sources(live, warehouse_p
     assert venues["binance"].count("/exchangeInfo") == 3
 
 
+@pytest.mark.slow
 def test_a_venue_failing_for_good_stops_the_run_and_keeps_what_was_stored(live, warehouse_path):
     venues, _ = live
     instance = dg.DagsterInstance.ephemeral()

@@ -66,6 +66,7 @@ def test_raw_layer_for_a_range_lands_in_one_run_and_matches_the_source(warehouse
     assert mat.metadata["dagster/row_count"].value == expected[RAW_FUNDING].height
 
 
+@pytest.mark.slow
 def test_re_running_the_whole_job_leaves_identical_tables(warehouse_path):
     instance = dg.DagsterInstance.ephemeral()
     every_table = (*RAW_TABLES, *CORE_TABLES, *MARTS_TABLES)

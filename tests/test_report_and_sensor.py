@@ -36,6 +36,7 @@ def materialised(tmp_path_factory):
     return path, result
 
 
+@pytest.mark.slow
 def test_the_core_and_mart_materialisations_carry_their_chart(materialised):
     _, result = materialised
     charted = {}
@@ -50,6 +51,7 @@ def test_the_core_and_mart_materialisations_carry_their_chart(materialised):
         assert width >= 600 and height >= 300, key
 
 
+@pytest.mark.slow
 def test_make_report_writes_every_chart_non_empty(materialised, tmp_path, capsys):
     path, _ = materialised
     out = tmp_path / "report.html"

@@ -66,6 +66,7 @@ def published(warehouse_path):
     return published_dir(warehouse_path) / "warehouse.duckdb", instance
 
 
+@pytest.mark.slow
 def test_a_reader_holding_the_published_warehouse_open_does_not_block_a_run(published, tmp_path):
     """One process keeps a connection open all along (a BI tool left open), another reconnects again and
     again; both read while a full run writes and publishes."""

@@ -85,6 +85,7 @@ def dagster_ui(tmp_path):
         log.close()
 
 
+@pytest.mark.slow
 def test_a_person_materialises_the_whole_graph_from_the_ui(dagster_ui):
     ARTIFACTS.mkdir(exist_ok=True)
     today = dt.datetime.now(dt.timezone.utc).date()

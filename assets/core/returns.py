@@ -13,6 +13,8 @@ import datetime as dt
 
 import polars as pl
 
+from .spread import settle_of
+
 RETURN_COLUMNS = ["calendar", "series", "date", "prev_date", "symbol", "close", "log_return"]
 
 
@@ -80,7 +82,7 @@ def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...], 
     on_venue = bars.filter(pl.col("venue") == venue)
     spot = on_venue.filter(pl.col("kind") == "spot").with_columns(series=pl.col("symbol").str.split("/").list.first())
     perp = (
-        on_venue.filter((pl.col("kind") == "perp") & (pl.col("symbol") == perp))
+        on_venue.filter((pl.col("kind") == "perp") & (pl.col("symbol") == pl.lit(perp, dtype=pl.Utf8)))
         .sort(pl.col("price_type") != "mark")
         .group_by("date", maintain_order=True)
         .first()
@@ -88,3 +90,44 @@ def crypto_closes(bars: pl.DataFrame, venue: str, underlyings: tuple[str, ...], 
     )
     frame = pl.concat([spot.filter(pl.col("series").is_in(list(underlyings))), perp], how="diagonal_relaxed")
     return frame.select("date", "series", "symbol", "close")
+
+
+def returns_daily(
+    bars: pl.DataFrame,
+    basis: pl.DataFrame,
+    traditional: pl.DataFrame,
+    *,
+    reference_venue: str,
+    underlyings: tuple[str, ...],
+    nasdaq_series: str,
+    min_dte: float,
+    first: dt.date,
+    end: dt.date,
+) -> pl.DataFrame:
+    """The whole returns table (RETURN_COLUMNS) from the raw bars, the core basis and the traditional bars.
+
+    - crypto calendar, every UTC day of [first, end): spot of each of `underlyings` on the reference venue,
+      its BTC perpetual (`reference_perp`) and the continuous nearest BTC quarterly with dte >= `min_dte` of
+      the perpetual's own margin family (a venue may list USDT- and coin-margined quarterlies side by side).
+    - traditional calendar, the trading dates of `nasdaq_series`: every traditional series and the spot of
+      each of `underlyings`, so a crypto return there spans weekends and holidays.
+
+    bars: raw crypto bars; basis: core basis rows; traditional: raw traditional bars (date, series, ticker,
+    close)."""
+    perp = reference_perp(bars, reference_venue)
+    crypto = crypto_closes(bars, reference_venue, underlyings, perp)
+    crypto_returns = returns_on_calendar(crypto, utc_days(first, end - dt.timedelta(days=1)), "crypto")
+    same_family = settle_of(pl.col("symbol")) == settle_of(pl.lit(perp, dtype=pl.Utf8))
+    futures = basis.filter(
+        (pl.col("venue") == reference_venue) & (pl.col("underlying") == "BTC") & (pl.col("kind") == "future")
+        & same_family
+    )
+    quarterly = continuous_quarterly(futures, min_dte, "BTC_QUARTERLY")
+    closes = traditional.select("date", "series", symbol="ticker", close="close")
+    trading_dates = closes.filter(pl.col("series") == nasdaq_series)["date"]
+    on_trading = returns_on_calendar(
+        pl.concat([closes, crypto.filter(pl.col("series").is_in(list(underlyings)))]),
+        trading_dates,
+        "traditional",
+    )
+    return pl.concat([crypto_returns, quarterly, on_trading], how="vertical_relaxed").select(RETURN_COLUMNS)
