@@ -7,7 +7,6 @@ package, and replaces the run's window in the warehouse.
 import datetime as dt
 
 import dagster as dg
-import polars as pl
 
 from assets import charts
 from assets.metadata import chart_metadata, table_asset, window
@@ -29,8 +28,8 @@ from warehouse.schemas import (
 from .basis import basis_daily
 from .correlation import Pair, pair_correlations
 from .funding import funding_daily
-from .returns import RETURN_COLUMNS, continuous_quarterly, crypto_closes, reference_perp, returns_on_calendar, utc_days
-from .spread import perp_quarterly_spread, settle_of
+from .returns import returns_daily
+from .spread import perp_quarterly_spread
 
 # Longest gap between two trading dates (a long weekend next to a holiday) is well inside this.
 MAX_CALENDAR_GAP_DAYS = 10
@@ -115,26 +114,12 @@ def build_core_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         start, end = window(context)
         settings = analytics.settings
         inputs = returns_reads.load(warehouse.warehouse, start, end)
-        first = start - dt.timedelta(days=MAX_CALENDAR_GAP_DAYS)
-        bars = inputs[RAW_CRYPTO_OHLCV]
-        venue = settings.reference_venue
-        perp = reference_perp(bars, venue)
-        crypto = crypto_closes(bars, venue, settings.universe.underlyings, perp)
-        crypto_returns = returns_on_calendar(crypto, utc_days(first, end - dt.timedelta(days=1)), "crypto")
-        # The quarterly of the perpetual's own margin family (a venue may list USDT- and coin-margined ones).
-        basis = inputs[CORE_BASIS_DAILY].filter(
-            (pl.col("venue") == venue) & (pl.col("underlying") == "BTC") & (pl.col("kind") == "future")
-            & (settle_of(pl.col("symbol")) == settle_of(pl.lit(perp, dtype=pl.Utf8)))
+        frame = returns_daily(
+            inputs[RAW_CRYPTO_OHLCV], inputs[CORE_BASIS_DAILY], inputs[RAW_TRADITIONAL_OHLCV],
+            reference_venue=settings.reference_venue, underlyings=settings.universe.underlyings,
+            nasdaq_series=settings.nasdaq_series, min_dte=settings.anomaly.divergence_min_dte,
+            first=start - dt.timedelta(days=MAX_CALENDAR_GAP_DAYS), end=end,
         )
-        quarterly = continuous_quarterly(basis, settings.anomaly.divergence_min_dte, "BTC_QUARTERLY")
-        traditional = inputs[RAW_TRADITIONAL_OHLCV].select("date", "series", symbol="ticker", close="close")
-        trading_dates = traditional.filter(pl.col("series") == settings.nasdaq_series)["date"]
-        on_trading = returns_on_calendar(
-            pl.concat([traditional, crypto.filter(pl.col("series").is_in(list(settings.universe.underlyings)))]),
-            trading_dates,
-            "traditional",
-        )
-        frame = pl.concat([crypto_returns, quarterly, on_trading], how="vertical_relaxed").select(RETURN_COLUMNS)
         yield from store(context, warehouse, settings, CORE_RETURNS_DAILY, frame, returns_reads.label, trim=True)
 
     c = s.correlation

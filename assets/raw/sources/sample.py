@@ -30,6 +30,8 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
+from warehouse.schemas import RAW_TABLES
+
 from .base import SourceError
 from .calendars import NYSE, CalendarError, check_calendar, quarterly_expiries_from, trading_days
 
@@ -105,7 +107,7 @@ PREMIUM_MEAN, PREMIUM_PHI, PREMIUM_VOL = 0.0002, 0.3, 0.0003
 PREMIUM_RETURN_BETA = 0.001  # premium dips when the coin falls
 FUNDING_PREMIUM_SHARE, FUNDING_INTEREST_8H, FUNDING_CAP_8H = 0.5, 0.00005, 0.0075
 # Annualised basis of the quarterlies: mean, AR(1), innovation std; the far contract carries a bit more.
-BASIS_MEAN, BASIS_PHI, BASIS_VOL, FAR_CONTRACT_EXTRA = 0.07, 0.9, 0.0005, 0.0
+BASIS_MEAN, BASIS_PHI, BASIS_VOL = 0.07, 0.9, 0.0005
 
 
 @dataclass(frozen=True)
@@ -416,11 +418,8 @@ class _World:
         return self._listed_expiries(i)[-1]
 
     def contract_basis(self, venue: str, coin: str, expiry: dt.datetime, i: int) -> float:
-        """Annualised basis of one contract on day i (near contract level, far contract a bit more)."""
-        base = self.basis[(venue, coin)][i]
-        if expiry != self._listed_expiries(i)[0]:
-            base += FAR_CONTRACT_EXTRA
-        return base
+        """Annualised basis of one contract on day i: one level for every listed contract (a flat curve)."""
+        return self.basis[(venue, coin)][i]
 
     def expiry_episodes(self) -> list[dict]:
         out = []
@@ -663,8 +662,6 @@ def _frame(dates, venue, symbol, kind, price_type, bars) -> pl.DataFrame:
 
 
 def _schema(table: str) -> dict[str, pl.DataType]:
-    from warehouse.schemas import RAW_TABLES
-
     return next(t for t in RAW_TABLES if t.name == table).polars_schema
 
 
