@@ -7,9 +7,8 @@ import polars as pl
 
 from quality.checks import check_results
 from quality.gate import validate_window
-from warehouse.schemas import TableSpec
-
 from warehouse.formatting import markdown_table
+from warehouse.schemas import TableSpec
 
 from .metadata import materialization, window
 
