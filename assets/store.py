@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from assets.guard import ALLOW_SHRINK_TAG, ShrinkRefused, decide, find_shrink, guarded
 from quality.checks import check_results
 from quality.gate import validate_window
 from warehouse.formatting import markdown_table
@@ -25,6 +26,7 @@ def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpe
         column = pl.col(spec.partition_column)
         frame = frame.filter((column >= start) & (column < end))
     results = yield from _gate(spec, frame, history, settings, start, end, source)
+    _refuse_shrink(context, warehouse, settings, spec, frame, start, end, source)
     rows = warehouse.warehouse.replace_window(spec, frame, start, end, source=source)
     context.log.info(f"{spec.qualified}: replaced {start} to {end} with {rows} rows from {source}")
     result = materialization(spec, frame, start, end, source=source, **extra)
@@ -66,6 +68,20 @@ def _gate(spec, frame, history, settings, start, end, source):
             metadata={"source": source},
         )
     return results
+
+
+def _refuse_shrink(context, warehouse, settings, spec, frame, start, end, source) -> None:
+    """Fail the step when the answer lacks stored raw rows, unless the run or the settings allow shrinking."""
+    if not guarded(spec):
+        return
+    allowed = settings.integrity.allow_shrink or context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
+    stored = warehouse.warehouse.read_window(spec, start, end)
+    try:
+        allowed_shrink = decide(find_shrink(spec, stored, frame, source, start, end), allowed)
+    except ShrinkRefused as exc:
+        raise dg.Failure(description=str(exc), metadata={"source": source}) from None
+    if allowed_shrink is not None:
+        context.log.warning(f"shrinking on purpose: {allowed_shrink.summary()}")
 
 
 def stored_before(warehouse, spec: TableSpec, start: dt.date, days: int = 10) -> pl.DataFrame:

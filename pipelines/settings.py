@@ -385,6 +385,18 @@ class HistorySettings(_Section):
         return self
 
 
+class IntegritySettings(_Section):
+    """What protects the stored data: shrinking on purpose only, and one writer at a time."""
+
+    allow_shrink: bool = Field(
+        False, description="Let a source's answer that lacks stored raw rows (days, instruments, settlements) replace "
+        "them. Off: such a run fails naming the table, subjects and days, and nothing is written. For one run, "
+        "`--allow-shrink` on the CLI or the run tag market/allow_shrink=true.")
+    lock_wait_seconds: float = Field(
+        0.0, ge=0, description="How long a CLI run waits for another run holding the warehouse's writer lock; 0 stops "
+        "at once, naming the holder.")
+
+
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
@@ -402,6 +414,7 @@ class Settings(_Section):
     live: LiveSettings = LiveSettings()
     alerts: AlertSettings = AlertSettings()
     history: HistorySettings = HistorySettings()
+    integrity: IntegritySettings = IntegritySettings()
 
     @model_validator(mode="after")
     def _check_venues(self) -> "Settings":
