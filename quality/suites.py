@@ -23,6 +23,7 @@ import polars as pl
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from assets.raw.sources.calendars import date_range
+from assets.raw.sources.venues import lists_spot
 from warehouse.schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -190,7 +191,9 @@ class RawCryptoOhlcv(Suite):
                                 settings.quality.unit_error_move)
         present = window.rows.filter(pl.col("kind").is_in(["spot", "perp"]) & (pl.col("price_type") != "mark")).select(
             "date", subject=pl.col("venue") + ":" + pl.col("symbol").str.split("/").list.first() + ":" + pl.col("kind"))
-        subjects = [f"{v}:{u}:{k}" for v in settings.venues for u in settings.universe.underlyings for k in ("spot", "perp")]
+        # A venue without a spot market (Deribit) is expected to have perpetual candles only.
+        subjects = [f"{v}:{u}:{k}" for v in settings.venues for u in settings.universe.underlyings
+                    for k in (("spot", "perp") if lists_spot(v) else ("perp",))]
         return {"rows": rows, "coverage": required_coverage(present, subjects, window.days, settings.reference_venue)}
 
     def expectations(self, settings):

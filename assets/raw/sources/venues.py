@@ -162,3 +162,9 @@ PROFILES: dict[str, VenueProfile] = {
         transient_codes=frozenset({"10028", "10040", "10041", "11051", "13028", "13888"}),
     ),
 }
+
+
+def lists_spot(venue: str) -> bool:
+    """Whether the venue has a spot market (Deribit lists derivatives only); sample venues have one."""
+    profile = PROFILES.get(venue)
+    return profile is None or "spot" in profile.market_lists
