@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 
+import dagster as dg
+import duckdb
+
+from assets.guard import ALLOW_SHRINK_TAG
+from pipelines.causes import exception_line, step_causes
 from pipelines.evaluation import print_evaluation
-from pipelines.run import materialize_range
+from pipelines.jobs import DAILY_JOB
+from pipelines.run import materialize_range, stale_later_days
 from pipelines.settings import SettingsError, load_settings
 from pipelines.summary import anomaly_report, table_counts
+from pipelines.writer import WarehouseBusy, duckdb_lock_message, mark_abandoned_runs, writer_lock
 from warehouse.serving import published_dir
 
 
@@ -39,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("materialize", help="materialise [start, end] as one run")
     run.add_argument("--start", type=_parse_date, required=True)
     run.add_argument("--end", type=_parse_date, default=None, help="default: yesterday")
+    for writer in (demo, run):
+        writer.add_argument("--allow-shrink", action="store_true",
+                            help="let answers that lack stored raw rows replace them (default: the run fails)")
+        writer.add_argument("--verbose", action="store_true", help="print Dagster's log (warnings and tracebacks)")
     sub.add_parser("summary", help="print row counts per table of the published warehouse")
     evaluate = sub.add_parser("evaluate", help="score the anomaly engine against the sample market's ground truth")
     evaluate.add_argument("--end", type=_parse_date, default=dt.date(2024, 12, 31))
@@ -52,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "evaluate":
-            return print_evaluation(args.end, args.years, load_settings(source="sample", warehouse_path=args.warehouse))
+            settings = load_settings(source="sample", warehouse_path=args.warehouse)
+            with writer_lock(settings.warehouse_path, settings.integrity.lock_wait_seconds):
+                return print_evaluation(args.end, args.years, settings)
         settings = load_settings()
         published = published_dir(settings.warehouse_path) / "warehouse.duckdb"
         if args.command == "summary":
@@ -63,23 +77,51 @@ def main(argv: list[str] | None = None) -> int:
             start = end - dt.timedelta(days=args.days - 1)
         else:
             start, end = args.start, args.end or yesterday()
-        began = time.perf_counter()
-        result = materialize_range(start, end, settings, raise_on_error=False)
-        elapsed = time.perf_counter() - began
+        with writer_lock(settings.warehouse_path, settings.integrity.lock_wait_seconds):
+            return _materialize(start, end, settings, published, args.allow_shrink, args.verbose)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WarehouseBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (duckdb.Error, OSError) as exc:
+        # Outside a run's steps (reading what was stored, the published copy): one line, not a traceback.
+        print(f"FAILED: {duckdb_lock_message(exc) or exception_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        return 1
+
+
+def _materialize(start: dt.date, end: dt.date, settings, published, allow_shrink: bool, verbose: bool) -> int:
+    """One run over [start, end], then a rebuild of the stored later core and mart days it made stale; the
+    cause of a failure in the last lines."""
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    for line in mark_abandoned_runs(instance, DAILY_JOB):
+        print(line)
+    tags = {ALLOW_SHRINK_TAG: "true"} if allow_shrink else {}
+    log_level = "WARNING" if verbose else "CRITICAL"
+    began = time.perf_counter()
+    result = materialize_range(start, end, settings, instance=instance, raise_on_error=False, tags=tags,
+                               log_level=log_level)
     print(f"Materialised {start} to {end} on source '{settings.source}' "
-          f"in {elapsed:.1f} s: {'success' if result.success else 'FAILED'}")
+          f"in {time.perf_counter() - began:.1f} s: {'success' if result.success else 'FAILED'}")
+    if result.success:
+        stale = stale_later_days(end, settings)
+        if stale is not None:
+            print(f"Rebuilding the stored core and mart days {stale.first} to {stale.last} from the stored raw rows: "
+                  f"their look-back reaches into the days just written ({stale.describe()})")
+            result = materialize_range(stale.first, stale.last, settings, instance=instance, raise_on_error=False,
+                                       tags=tags, log_level=log_level, derived_only=True)
+            print(f"Rebuilt {stale.first} to {stale.last}: {'success' if result.success else 'FAILED'}")
     print(table_counts(published))
     if not result.success:
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
                 print(f"  failed check {evaluation.check_name} on {evaluation.asset_key.to_user_string()}: "
                       f"{evaluation.description}")
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                print(f"  {event.step_key}: {event.event_specific_data.error.message.strip()}")
+        causes = step_causes(result)
+        for cause in causes:
+            print(f"  {cause}")
+        print(f"FAILED ({len(causes)} step(s)): {causes[0] if causes else 'see the run in the Dagster UI'}")
         return 1
     print(anomaly_report(published))
     return 0

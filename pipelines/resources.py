@@ -5,6 +5,7 @@ from pydantic import PrivateAttr
 
 from assets.resources import AnalyticsResource, LiveMarketResource, SampleMarketResource, WarehouseResource
 from pipelines.settings import Settings, check_writable
+from pipelines.writer import record_run_process
 
 SOURCES = {"sample": SampleMarketResource, "live": LiveMarketResource}
 
@@ -27,6 +28,7 @@ class SettingsResource(AnalyticsResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # An unwritable warehouse path stops the run before any asset writes.
         check_writable(self.settings.warehouse_path)
+        record_run_process(context.instance, context.run_id)
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
