@@ -10,19 +10,31 @@ import dagster as dg
 from pipelines.definitions import build_definitions
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import Settings, check_date_range, check_writable
+from pipelines.stale import StaleDays, derived_selection, stale_after
+from warehouse.db import Warehouse
 
 
 def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance: dg.DagsterInstance | None = None,
-                      raise_on_error: bool = True, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
-    """Run the daily job over [start, end] (inclusive UTC days) as a single run."""
+                      raise_on_error: bool = True, log_level: str = "WARNING", tags: dict[str, str] | None = None,
+                      derived_only: bool = False) -> dg.ExecuteInProcessResult:
+    """Run the daily job over [start, end] (inclusive UTC days) as a single run; `derived_only` runs the core
+    and mart assets alone (a rebuild from the stored raw rows)."""
     check_date_range(start, end, settings.history_start)
     check_writable(settings.warehouse_path)
-    job = build_definitions(settings).resolve_job_def(DAILY_JOB)
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def(DAILY_JOB)
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     return job.execute_in_process(
         instance=instance,
-        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
+        tags={**(tags or {}), RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
         raise_on_error=raise_on_error,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        asset_selection=derived_selection(definitions.resolve_asset_graph()) if derived_only else None,
     )
+
+
+def stale_later_days(end: dt.date, settings: Settings) -> StaleDays | None:
+    """Stored core and mart days after `end` whose declared look-back reaches back to `end` or before."""
+    graph = build_definitions(settings).resolve_asset_graph()
+    return stale_after(graph, Warehouse(settings.warehouse_path), end)
