@@ -16,9 +16,14 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml:
+# The instance `make ui` (and the CLI) record runs in. One run at a time: the daemon queues the schedule's
+# runs and backfills instead of letting two write the DuckDB file at once. Run monitoring marks a run whose
+# process was killed as failed. Rewritten when this Makefile changes.
+$(DAGSTER_HOME)/dagster.yaml: Makefile
 	@mkdir -p $(DAGSTER_HOME)/.nux
 	@printf 'telemetry:\n  enabled: false\n' > $@
+	@printf 'concurrency:\n  runs:\n    max_concurrent_runs: 1\n' >> $@
+	@printf 'run_monitoring:\n  enabled: true\n  start_timeout_seconds: 180\n  poll_interval_seconds: 30\n' >> $@
 	@printf 'seen: 1\n' > $(DAGSTER_HOME)/.nux/nux.yaml
 
 ## Materialise every asset for the 365 days ending yesterday on the sample market, then print a summary.
