@@ -28,7 +28,7 @@ class SettingsResource(AnalyticsResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # An unwritable warehouse path stops the run before any asset writes.
         check_writable(self.settings.warehouse_path)
-        record_run_process(context.instance, context.run_id)
+        record_run_process(context.instance, context.run.run_id if context.run else None)
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
