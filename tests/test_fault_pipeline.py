@@ -20,6 +20,7 @@ import dagster as dg
 import polars as pl
 import pytest
 import yaml
+from yfinance.data import YfData
 
 from fake_venues import Fault, Venues
 from fake_yahoo import YahooServer, sample_series
@@ -65,6 +66,8 @@ def rows_lost(before: dict[str, pl.DataFrame], after: dict[str, pl.DataFrame]) -
 
 
 def run_cli(capsys, *args: str) -> tuple[int, list[str]]:
+    # yfinance keeps past ranges' answers in memory for the process: each CLI run is a fresh process.
+    YfData().cache_get.cache_clear()
     code = cli.main(list(args))
     captured = capsys.readouterr()
     return code, (captured.out + captured.err).strip().splitlines()
@@ -125,7 +128,7 @@ def test_a_bad_answer_over_stored_days_fails_the_run_and_loses_nothing(case, liv
     elif case == "bybit funding empty":
         venues["bybit"].faults.append(Fault("/v5/market/funding/history", 200, times=None, body=(
             '{"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": []}, "retExtInfo": {}, "time": 0}')))
-        expected = "raw.funding"
+        expected = "ccxt bybit: fetch_funding_rate_history"
     elif case == "yahoo short a session":
         yahoo.missing_days.add(SHORT_DAY)
         expected = "raw.traditional_ohlcv"
