@@ -267,7 +267,7 @@ def test_quality_imports_no_pipelines_and_no_asset_modules():
     code = ("import sys, quality.gate, quality.checks, quality.suites, quality.derive; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pipelines', 'assets')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "['assets', 'assets.raw', 'assets.raw.sources', 'assets.raw.sources.calendars']"
+    assert loaded.strip() == "['assets', 'assets.raw', 'assets.raw.sources', 'assets.raw.sources.calendars', 'assets.raw.sources.venues']"
 
 
 # ---------------------------------------------------------------------------------- real Yahoo bars
