@@ -21,7 +21,7 @@ from pipelines.causes import exception_line, step_causes
 from pipelines.evaluation import print_evaluation
 from pipelines.jobs import DAILY_JOB
 from pipelines.run import materialize_range, stale_later_days
-from pipelines.settings import SettingsError, load_settings
+from pipelines.settings import SettingsError, check_writable, load_settings
 from pipelines.summary import anomaly_report, table_counts
 from pipelines.writer import WarehouseBusy, duckdb_lock_message, mark_abandoned_runs, writer_lock
 from warehouse.serving import published_dir
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             settings = load_settings(source="sample", warehouse_path=args.warehouse)
+            check_writable(settings.warehouse_path)
             with writer_lock(settings.warehouse_path, settings.integrity.lock_wait_seconds):
                 return print_evaluation(args.end, args.years, settings)
         settings = load_settings()
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             start = end - dt.timedelta(days=args.days - 1)
         else:
             start, end = args.start, args.end or yesterday()
+        check_writable(settings.warehouse_path)  # before the lock file is made beside it
         with writer_lock(settings.warehouse_path, settings.integrity.lock_wait_seconds):
             return _materialize(start, end, settings, published, args.allow_shrink, args.verbose)
     except SettingsError as exc:
