@@ -126,3 +126,21 @@ def test_later_days_are_stale_as_far_as_the_declared_look_backs_reach():
     assert reach["core/correlation_daily"] > reach["core/returns_daily"] > 0
     assert reach["marts/anomaly_daily"] >= reach["core/correlation_daily"]
     assert "raw/crypto_ohlcv" not in reach and "marts/anomaly_status" not in reach
+
+
+def test_a_warehouse_held_by_another_program_fails_the_run_with_one_sentence_last(tmp_path, warehouse_path, capsys):
+    holder = hold(f"""
+        import duckdb
+        con = duckdb.connect({str(warehouse_path)!r})""", tmp_path / "ready")
+    try:
+        assert cli.main(["materialize", "--start", "2025-03-01", "--end", "2025-03-02"]) == 1
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    out = capsys.readouterr()
+    last = out.out.strip().splitlines()[-1]
+    assert last.startswith("FAILED (1 step(s)): raw__") and last.endswith(
+        f"the warehouse {warehouse_path} is open for writing in another process (pid {holder.pid}, "
+        f"{last.split(f'pid {holder.pid}, ')[1].split(')')[0]}); nothing more was written. Run again when it has "
+        "finished.")
+    assert "Traceback" not in out.out + out.err
