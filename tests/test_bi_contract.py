@@ -64,6 +64,10 @@ EXPECTED = {
         ("calendar", "VARCHAR"), ("series", "VARCHAR"), ("date", "DATE"), ("prev_date", "DATE"),
         ("symbol", "VARCHAR"), ("close", "DOUBLE"), ("log_return", "DOUBLE"),
     ],
+    "coverage_ledger": [
+        ("table", "VARCHAR"), ("subject", "VARCHAR"), ("date", "DATE"), ("status", "VARCHAR"), ("reason", "VARCHAR"),
+        ("first_seen", "TIMESTAMP"), ("last_attempt", "TIMESTAMP"), ("attempts", "BIGINT"),
+    ],
 }
 
 
