@@ -67,7 +67,8 @@ def build_raw_assets(settings, partitions_def: dg.PartitionsDefinition) -> list[
                               warehouse: WarehouseResource, analytics: AnalyticsResource):
         source = market.traditional()
         start, end = window(context)
-        fetched = fetch_by_unit(source, "traditional_bars", start, end, RAW_TRADITIONAL_OHLCV.polars_schema)
+        fetched = fetch_by_unit(source, "traditional_bars", start, end, RAW_TRADITIONAL_OHLCV.polars_schema,
+                                attribute="tickers")
         yield from store_raw(context, warehouse, analytics.settings, RAW_TRADITIONAL_OHLCV, fetched, source.name,
                              unit_error_by=["ticker"])
 

@@ -34,13 +34,11 @@ class Fetched:
     failures: dict[str, str] = field(default_factory=dict)  # venue or series -> what failed
 
 
-def units_of(source) -> tuple[str, list[str]] | None:
-    """(attribute, units) of a source that can be asked one unit at a time, else None."""
-    for attribute in _UNITS:
-        units = getattr(source, attribute, None)
-        if isinstance(units, (tuple, list, dict)) and len(units) > 1:
-            return attribute, list(units)
-    return None
+def units_of(source, attribute: str) -> list[str] | None:
+    """The units (`attribute`: "venues" of a crypto source, "tickers" of a traditional one) of a source that
+    can be asked one unit at a time, else None (the sample market, which never fails, is asked whole)."""
+    units = getattr(source, attribute, None)
+    return list(units) if isinstance(units, (tuple, list, dict)) and len(units) > 1 else None
 
 
 def narrowed(source, attribute: str, unit: str):
@@ -50,12 +48,12 @@ def narrowed(source, attribute: str, unit: str):
     return part
 
 
-def fetch_by_unit(source, method: str, start: dt.date, end: dt.date, schema: dict) -> Fetched:
-    """`getattr(source, method)(start, end)` per venue or ticker; the units that gave up in `failures`."""
-    found = units_of(source)
-    if found is None:
+def fetch_by_unit(source, method: str, start: dt.date, end: dt.date, schema: dict, attribute: str = "venues") -> Fetched:
+    """`getattr(source, method)(start, end)` per venue (or per ticker, `attribute="tickers"`); the units that
+    gave up in `failures`."""
+    units = units_of(source, attribute)
+    if units is None:
         return Fetched(getattr(source, method)(start, end))
-    attribute, units = found
     frames, failures = [], {}
     for unit in units:
         try:
