@@ -14,6 +14,7 @@ import time
 
 from pipelines.evaluation import print_evaluation
 from pipelines.run import materialize_range
+from pipelines.run_holes import run_holes
 from pipelines.settings import SettingsError, load_settings
 from pipelines.summary import anomaly_report, table_counts
 from warehouse.serving import published_dir
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Materialised {start} to {end} on source '{settings.source}' "
           f"in {elapsed:.1f} s: {'success' if result.success else 'FAILED'}")
     print(table_counts(published))
+    print(run_holes(result))
     if not result.success:
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
