@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Materialised {start} to {end} on source '{settings.source}' "
           f"in {elapsed:.1f} s: {'success' if result.success else 'FAILED'}")
     print(table_counts(published))
-    print(run_holes(result))
+    print(run_holes(result), end="")
     if not result.success:
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:

@@ -88,7 +88,7 @@ def build_retry_sensor(job, warehouse_path: str, coverage, assets: list[dg.Asset
         window = retry_range(due, last_stored or now.date(), lookback)
         if window is None:
             return dg.SkipReason(f"no hole due: {ledger.filter(pl.col('status').is_in(list(LEDGER_OPEN_STATUSES))).height} "
-                                 "open, none past its wait or all out of attempts")
+                                 "open, none due (each waits retry_after_minutes, stops at max_attempts and must lie within lookback_days)")
         start, end = window
         return dg.RunRequest(
             run_key=f"retry {start}..{end} after {due['last_attempt'].max():%Y-%m-%dT%H:%M:%S}",

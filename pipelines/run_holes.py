@@ -18,4 +18,4 @@ def run_holes(result: dg.ExecuteInProcessResult) -> str:
     if not lines:
         return ""
     return ("Partial: these holes were recorded in raw.coverage_ledger (bi.coverage_ledger), the rest was stored; "
-            "the retry sensor asks for them again:\n" + "\n".join(lines))
+            "the retry sensor asks for them again:\n" + "\n".join(lines) + "\n")

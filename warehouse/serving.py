@@ -515,7 +515,9 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'live' AND schema_name = ? AND table_name = ?",
         [spec.schema, spec.name],
     ).fetchone()[0]
-    day = ident(spec.partition_column)
+    # A table rebuilt whole on every run (episodes, Table 1, trades, the alert log) is one unit: its
+    # partition column may not even be a date (the trade summary's year).
+    day = ident(spec.partition_column) if spec.partitioned else "DATE '1970-01-01'"
     columns = ", ".join(ident(c) for c in spec.column_names)
     live = (f"SELECT {day} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} GROUP BY {day}"
             if live_exists else "SELECT NULL::DATE AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
@@ -527,7 +529,7 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     )
     count = snapshot.execute("SELECT count(*) FROM changed_days").fetchone()[0]
     if count:
-        in_changed = f"{day} IN (SELECT day FROM changed_days)"
+        in_changed = f"{day} IN (SELECT day FROM changed_days)" if spec.partitioned else "true"
         snapshot.execute(f"DELETE FROM {spec.qualified} WHERE {in_changed}")
         if live_exists:
             snapshot.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} "
