@@ -32,7 +32,7 @@ from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING
 from .base import SourceError
 from .binance_archive import CONTRACT_LIFE_DAYS, quarterly_expiries_between
 from .exchanges import ExchangeSource
-from .funding_history import deribit_settlements
+from .funding_history import normalize_settlements
 from .routed import HistoryStats, ReconstructedInstrument, concat_frames, snapshots_from_bars
 
 VENUE = "deribit"
@@ -127,9 +127,13 @@ class DeribitHistorySource:
                         records[row["timestamp"]] = row
                 page_start = page_end
             if records:
-                frame = pl.DataFrame([{"timestamp": ts, "interest_1h": float(r["interest_1h"])}
-                                      for ts, r in sorted(records.items())])
-                frames.append(deribit_settlements(frame, deribit_instrument(coin, "perp").symbol))
+                # Deribit settles every hour; interest_1h is the hour's rate (interest_8h would overstate it 8x).
+                frame = pl.DataFrame(
+                    [{"funding_ts": dt.datetime.fromtimestamp(ts / 1000, dt.timezone.utc).replace(tzinfo=None),
+                      "rate": float(r["interest_1h"])} for ts, r in sorted(records.items())],
+                    schema={"funding_ts": pl.Datetime("us"), "rate": pl.Float64})
+                frames.append(normalize_settlements(frame, VENUE, deribit_instrument(coin, "perp").symbol,
+                                                    declared_hours=1.0))
         return concat_frames(frames, RAW_FUNDING.polars_schema, ["date", "venue", "symbol", "funding_ts"])
 
     # ------------------------------------------------------------------------------------ reading
