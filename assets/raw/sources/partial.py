@@ -37,7 +37,9 @@ class Fetched:
 def units_of(source, attribute: str) -> list[str] | None:
     """The units (`attribute`: "venues" of a crypto source, "tickers" of a traditional one) of a source that
     can be asked one unit at a time, else None (the sample market, which never fails, is asked whole)."""
-    units = getattr(source, attribute, None)
+    # Only a source that holds its units itself is narrowed by a shallow copy (a wrapper that forwards
+    # attributes to another source is asked whole).
+    units = vars(source).get(attribute)
     return list(units) if isinstance(units, (tuple, list, dict)) and len(units) > 1 else None
 
 
