@@ -380,6 +380,7 @@ class BinanceArchiveSource:
     today: the current UTC day (which months are published)."""
 
     name = "binance_archive"
+    reads_by_month = True  # files are monthly and parsed once per run: asking month by month costs nothing
 
     def __init__(self, location: str, underlyings: Iterable[str] = ("BTC", "ETH"), margins: Iterable[str] = MARGINS,
                  cache_dir: str | os.PathLike | None = None, spot: str = "spot", verify_checksums: bool = True,
