@@ -92,18 +92,18 @@ def closing_summary(source: RoutedCryptoSource | None, warehouse: Warehouse, sta
 
 def find_holes(warehouse: Warehouse, start: dt.date, end: dt.date) -> pl.DataFrame:
     """Days of [start, end] on which a spot or perpetual series stored somewhere in the range has no
-    candle, and perpetual days with a candle but no funding settlement. Quarterlies come and go with
-    their expiries, so their absence is not a hole."""
-    empty = pl.DataFrame(schema={"table": pl.Utf8, "venue": pl.Utf8, "symbol": pl.Utf8, "date": pl.Date,
-                                 "reason": pl.Utf8})
-    if not warehouse.path.exists() or not _table_exists(warehouse, "raw.crypto_ohlcv"):
+    candle, and perpetual days with a candle but no funding settlement, as coverage-ledger rows (table,
+    subject `venue:symbol`, date, reason). Quarterlies come and go with their expiries, so their absence
+    is not a hole."""
+    empty = pl.DataFrame(schema={"table": pl.Utf8, "subject": pl.Utf8, "date": pl.Date, "reason": pl.Utf8})
+    if not _table_exists(warehouse, "raw.crypto_ohlcv"):
         return empty
     candles = warehouse.query(
         """WITH days AS (SELECT CAST(unnest(generate_series(CAST(? AS DATE), CAST(? AS DATE), INTERVAL 1 DAY)) AS DATE)
                          AS date),
                 series AS (SELECT DISTINCT venue, symbol, price_type FROM raw.crypto_ohlcv
                            WHERE kind IN ('spot', 'perp') AND date BETWEEN ? AND ?)
-           SELECT 'raw.crypto_ohlcv' AS "table", s.venue, s.symbol, d.date,
+           SELECT 'raw.crypto_ohlcv' AS "table", s.venue || ':' || s.symbol AS subject, d.date,
                   'no ' || s.price_type || ' candle' AS reason
            FROM series s CROSS JOIN days d
            ANTI JOIN raw.crypto_ohlcv b ON b.venue = s.venue AND b.symbol = s.symbol
@@ -111,33 +111,39 @@ def find_holes(warehouse: Warehouse, start: dt.date, end: dt.date) -> pl.DataFra
     funding = empty
     if _table_exists(warehouse, "raw.funding"):
         funding = warehouse.query(
-            """SELECT 'raw.funding' AS "table", b.venue, b.symbol, b.date, 'no funding settlement' AS reason
+            """SELECT 'raw.funding' AS "table", b.venue || ':' || b.symbol AS subject, b.date,
+                      'no funding settlement' AS reason
                FROM raw.crypto_ohlcv b
                ANTI JOIN raw.funding f ON f.venue = b.venue AND f.symbol = b.symbol AND f.date = b.date
                WHERE b.kind = 'perp' AND b.price_type = 'last' AND b.date BETWEEN ? AND ?""", [start, end])
-    return pl.concat([candles.cast(empty.schema), funding.cast(empty.schema)]).sort("table", "venue", "symbol", "date")
+    return pl.concat([candles.cast(empty.schema), funding.cast(empty.schema)]).sort("table", "subject", "date")
 
 
 def record_holes(warehouse: Warehouse, holes: pl.DataFrame) -> str:
-    """Write the holes to raw.coverage_ledger when the warehouse has it (the columns it shares with
-    table, venue, symbol, series, date, status, reason, first_seen, attempts; matched by name)."""
+    """Write the holes to raw.coverage_ledger when the warehouse has it: new holes as `missing`, a hole
+    already recorded gets one more attempt (its status and first sighting stay), in one transaction."""
     if not _table_exists(warehouse, LEDGER):
         return f"(printed only: the warehouse has no {LEDGER} table)"
-    rows = holes.with_columns(series=pl.col("venue") + " " + pl.col("symbol"), status=pl.lit("missing"),
-                              first_seen=pl.lit(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
-                              attempts=pl.lit(1))
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with warehouse.connect() as con:
-        columns = [c for (c,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
-            "AND table_name = 'coverage_ledger'").fetchall() if c in rows.columns]
-        con.register("holes", rows.select(columns).to_arrow())
+        con.register("holes", holes.to_arrow())
+        con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"INSERT INTO {LEDGER} BY NAME SELECT * FROM holes")
-        except Exception as exc:  # the ledger's own constraints decide; the holes are printed above either way
-            return f"(not recorded in {LEDGER}: {type(exc).__name__}: {str(exc)[:200]})"
+            con.execute(f"""UPDATE {LEDGER} l SET attempts = l.attempts + 1, last_attempt = ?
+                            FROM holes h WHERE l."table" = h."table" AND l.subject = h.subject AND l.date = h.date""",
+                        [now])
+            con.execute(f"""INSERT INTO {LEDGER} ("table", subject, date, status, reason, first_seen, last_attempt,
+                                                  attempts)
+                            SELECT h."table", h.subject, h.date, 'missing', h.reason, ?, ?, 1 FROM holes h
+                            ANTI JOIN {LEDGER} l ON l."table" = h."table" AND l.subject = h.subject
+                                 AND l.date = h.date""", [now, now])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
         finally:
             con.unregister("holes")
-    return f"(recorded in {LEDGER}: {holes.height} rows, columns {', '.join(columns)})"
+    return f"(recorded in {LEDGER}: {holes.height} holes)"
 
 
 def anomaly_counts(warehouse: Warehouse) -> str:
@@ -169,10 +175,9 @@ def _grouped_files(paths: list[str]) -> list[str]:
 
 
 def _hole_ranges(holes: pl.DataFrame) -> list[str]:
-    """Consecutive missing days of a series as one line: table venue symbol: first .. last (n days), reason."""
+    """Consecutive missing days of a series as one line: table subject: reason on n days (first .. last)."""
     lines = []
-    for (table, venue, symbol, reason), group in holes.group_by(["table", "venue", "symbol", "reason"],
-                                                                 maintain_order=True):
+    for (table, subject, reason), group in holes.group_by(["table", "subject", "reason"], maintain_order=True):
         days = sorted(group["date"].to_list())
         spans: list[list[dt.date]] = []
         for day in days:
@@ -182,5 +187,5 @@ def _hole_ranges(holes: pl.DataFrame) -> list[str]:
                 spans.append([day, day])
         shown = ", ".join(str(a) if a == b else f"{a} .. {b}" for a, b in spans[:4])
         more = f" and {len(spans) - 4} more spans" if len(spans) > 4 else ""
-        lines.append(f"{table} {venue} {symbol}: {reason} on {len(days)} days ({shown}{more})")
+        lines.append(f"{table} {subject}: {reason} on {len(days)} days ({shown}{more})")
     return lines[:SHOWN] + ([f"... and {len(lines) - SHOWN} more series"] if len(lines) > SHOWN else [])

@@ -18,8 +18,9 @@ from fake_history_venues import HistoryVenueServer
 from fake_venues import sample_book
 from fake_yahoo import YahooServer, sample_series
 from pipelines.cli import main
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 from test_history_sources import assert_rows_equal, sample_bars, window
+from pipelines.replay import find_holes, record_holes
 from warehouse.db import Warehouse
 from warehouse.schemas import CORE_BASIS_DAILY, RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_INSTRUMENTS
 
@@ -48,7 +49,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def replayed(served, warehouse_path, tmp_path, monkeypatch, capsys):
-    book, written, servers = served
+    _, written, servers = served
     settings_file = tmp_path / "replay.yaml"
     settings_file.write_text(yaml.safe_dump({
         "source": "live",
@@ -67,7 +68,7 @@ def replayed(served, warehouse_path, tmp_path, monkeypatch, capsys):
     code = main(["replay", "--start", START.isoformat(), "--end", END.isoformat()])
     output = capsys.readouterr().out
     assert code == 0, output
-    return written, servers, output
+    return served[0], written, servers, output
 
 
 def binance_rest_served(start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -83,6 +84,19 @@ def deribit_served(start: dt.date, end: dt.date) -> pl.DataFrame:
     bars = window(sample_bars(start, end), start, end).filter(pl.col("venue") == "sample_b")
     return bars.filter((pl.col("kind") == "spot") | (pl.col("price_type") == "last")).with_columns(
         venue=pl.lit("deribit"))
+
+
+def binance_funding_served(book, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """The settlements the Binance stand-in serves (rates written with 8 decimals, as Binance does): sample_a's
+    (USD-M) and sample_b's (COIN-M) perpetuals."""
+    rows = []
+    for (sample_venue, symbol), settlements in book.funding.items():
+        for ts, rate, hours in settlements:
+            moment = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=ts)
+            if sample_venue in ("sample_a", "sample_b") and start <= moment.date() < end:
+                rows.append({"date": moment.date(), "venue": "binance", "symbol": symbol, "funding_ts": moment,
+                             "rate": float(f"{rate:.8f}"), "interval_hours": float(hours)})
+    return pl.DataFrame(rows, schema=RAW_FUNDING.polars_schema)
 
 
 def expected_basis(bars: pl.DataFrame) -> pl.DataFrame:
@@ -101,8 +115,9 @@ def expected_basis(bars: pl.DataFrame) -> pl.DataFrame:
 
 
 @pytest.mark.slow
-def test_replay_stores_what_was_served_across_a_quarterly_roll(replayed, warehouse_path):
-    written, servers, output = replayed
+def test_replay_stores_what_was_served_across_a_quarterly_roll_and_a_rerun_downloads_nothing(replayed, warehouse_path,
+                                                                                             capsys):
+    book, written, servers, output = replayed
     wh = Warehouse(warehouse_path)
     end = END + dt.timedelta(days=1)
 
@@ -129,9 +144,10 @@ def test_replay_stores_what_was_served_across_a_quarterly_roll(replayed, warehou
     inverse = instruments.filter((pl.col("venue") == "deribit") & (pl.col("symbol") == "BTC/USD:BTC-230630"))
     assert inverse["inverse"].all() and inverse["contract_size"].unique().to_list() == [10.0]
 
-    # raw.funding: Binance's settlements (archive, then the REST history) and Deribit's hourly interest.
+    # raw.funding: Binance's settlements (the archive's text, then the REST history) and Deribit's hourly interest.
     funding = wh.read_window(RAW_FUNDING).select(RAW_FUNDING.column_names)
-    binance_funding = window(written.funding_frame(), START, end)
+    binance_funding = pl.concat([window(written.funding_frame(), START, SWITCH).select(RAW_FUNDING.column_names),
+                                 binance_funding_served(book, SWITCH, end)])
     assert_rows_equal(funding.filter(pl.col("venue") == "binance"), binance_funding, ["symbol", "funding_ts"])
     assert set(funding.filter(pl.col("venue") == "deribit")["interval_hours"]) == {1.0}
 
@@ -149,17 +165,47 @@ def test_replay_stores_what_was_served_across_a_quarterly_roll(replayed, warehou
     assert "Anomaly episodes by code:" in output
     assert len(servers["archive"].requests) > 0
 
-
-@pytest.mark.slow
-def test_a_second_replay_downloads_nothing_from_the_archive(served, warehouse_path, tmp_path, monkeypatch, capsys,
-                                                            replayed):
-    _, servers, first_output = replayed
-    archive = servers["archive"]
-    assert len(archive.requests) > 0
-    asked = len(archive.requests)
+    # A second replay reads every archive file from the cache: the archive server is not asked again.
+    asked = len(servers["archive"].requests)
+    before = wh.read_window(RAW_CRYPTO_OHLCV)
     assert main(["replay", "--start", START.isoformat(), "--end", END.isoformat()]) == 0
     output = capsys.readouterr().out
-    assert len(archive.requests) == asked, archive.requests[asked:]
-    summary = next(line for line in output.splitlines() if line.strip().startswith("binance_archive+deribit_history:"))
-    assert "0 downloaded" in summary
-    assert load_settings().history.archive_cache_dir.endswith("archive-cache")
+    assert len(servers["archive"].requests) == asked, servers["archive"].requests[asked:]
+    archive_line = next(line for line in output.splitlines() if line.startswith("  binance_archive+deribit_history:"))
+    assert "22 files read, 0 downloaded" in archive_line
+    assert wh.read_window(RAW_CRYPTO_OHLCV).equals(before)
+
+
+def test_holes_are_the_spot_and_perpetual_days_without_rows_and_go_to_the_coverage_ledger(warehouse_path):
+    wh = Warehouse(warehouse_path)
+    days = [dt.date(2023, 7, 1) + dt.timedelta(days=i) for i in range(5)]
+    bars = pl.DataFrame([
+        {"date": d, "venue": "binance", "symbol": symbol, "kind": kind, "price_type": "last", "open": 1.0,
+         "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}
+        for d in days for symbol, kind in (("BTC/USDT", "spot"), ("BTC/USDT:USDT", "perp"), ("BTC/USDT:USDT-230929",
+                                                                                          "future"))
+        if not (kind == "spot" and d == days[2]) and not (kind == "future" and d > days[1])
+    ], schema=RAW_CRYPTO_OHLCV.polars_schema)
+    wh.replace_window(RAW_CRYPTO_OHLCV, bars, days[0], days[-1] + dt.timedelta(days=1), "test")
+    funding = pl.DataFrame([{"date": d, "venue": "binance", "symbol": "BTC/USDT:USDT",
+                             "funding_ts": dt.datetime(d.year, d.month, d.day, 8), "rate": 0.0001,
+                             "interval_hours": 8.0} for d in days if d != days[4]], schema=RAW_FUNDING.polars_schema)
+    wh.replace_window(RAW_FUNDING, funding, days[0], days[-1] + dt.timedelta(days=1), "test")
+
+    holes = find_holes(wh, days[0], days[-1])
+    # The spot's missing day and the perpetual's day without funding; the quarterly's absence is no hole.
+    assert holes.select("table", "subject", "date", "reason").rows() == [
+        ("raw.crypto_ohlcv", "binance:BTC/USDT", days[2], "no last candle"),
+        ("raw.funding", "binance:BTC/USDT:USDT", days[4], "no funding settlement")]
+    assert record_holes(wh, holes).startswith("(printed only: the warehouse has no raw.coverage_ledger table")
+
+    with wh.connect() as con:  # the ledger as the warehouse defines it
+        con.execute('CREATE TABLE raw.coverage_ledger ("table" VARCHAR NOT NULL, subject VARCHAR NOT NULL, '
+                    'date DATE NOT NULL, status VARCHAR NOT NULL, reason VARCHAR, first_seen TIMESTAMP NOT NULL, '
+                    'last_attempt TIMESTAMP NOT NULL, attempts BIGINT NOT NULL, PRIMARY KEY ("table", subject, date))')
+    assert record_holes(wh, holes) == "(recorded in raw.coverage_ledger: 2 holes)"
+    assert record_holes(wh, holes) == "(recorded in raw.coverage_ledger: 2 holes)"  # a rerun counts an attempt
+    ledger = wh.query('SELECT "table", subject, date, status, attempts, first_seen <= last_attempt AS ordered '
+                      'FROM raw.coverage_ledger ORDER BY 1, 2')
+    assert ledger.rows() == [("raw.crypto_ohlcv", "binance:BTC/USDT", days[2], "missing", 2, True),
+                             ("raw.funding", "binance:BTC/USDT:USDT", days[4], "missing", 2, True)]
