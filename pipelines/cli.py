@@ -3,7 +3,8 @@
 `demo` materialises every asset for the 365 UTC days ending yesterday on the configured source (the
 sample market by default) as one run, then prints what landed. `materialize --start --end` does the
 same for any range; `replay --start --end` does it from the sources `history.routes` names (archive, history
-APIs, live venues), printing progress per source and what came from where and what is missing. Runs are recorded in $DAGSTER_HOME when it is set, so the UI shows them.
+APIs, live venues), printing progress per source and what came from where and what is missing. Runs are
+recorded in $DAGSTER_HOME when it is set, so the UI shows them.
 """
 
 from __future__ import annotations
