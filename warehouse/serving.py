@@ -335,9 +335,7 @@ def interface_sql() -> list[str]:
     return statements + PUBLICATION.create_sql()
 
 
-# The layout of the publish state is part of the fingerprint: a snapshot written with another layout is rebuilt.
-PUBLISH_STATE_LAYOUT = "days as text"
-INTERFACE_FINGERPRINT = hashlib.sha256("\n".join([*interface_sql(), PUBLISH_STATE_LAYOUT]).encode()).hexdigest()
+INTERFACE_FINGERPRINT = hashlib.sha256("\n".join(interface_sql()).encode()).hexdigest()
 
 
 def build_interface(con: duckdb.DuckDBPyConnection) -> None:
@@ -441,7 +439,7 @@ def _publish(source: Path, target: Path, full: bool) -> Published:
             snapshot.execute(f"CREATE TABLE {PUBLISH_STATE} (interface VARCHAR NOT NULL)")
             snapshot.execute(f"INSERT INTO {PUBLISH_STATE} VALUES (?)", [INTERFACE_FINGERPRINT])
             snapshot.execute(f"CREATE TABLE {DAY_FINGERPRINTS} "
-                             "(table_name VARCHAR NOT NULL, day VARCHAR NOT NULL, n BIGINT NOT NULL, h HUGEINT)")
+                             "(table_name VARCHAR NOT NULL, day DATE NOT NULL, n BIGINT NOT NULL, h HUGEINT)")
         snapshot.execute(f"ATTACH {_quote(str(source))} AS live (READ_ONLY)")
         changed = {spec.qualified: _synchronise(snapshot, spec) for spec in ALL_TABLES}
         rows = {spec.qualified: snapshot.execute(f"SELECT count(*) FROM {spec.qualified}").fetchone()[0]
@@ -500,12 +498,12 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'live' AND schema_name = ? AND table_name = ?",
         [spec.schema, spec.name],
     ).fetchone()[0]
-    day = ident(spec.partition_column)
+    # A table rebuilt whole on every run (episodes, Table 1, trades, the alert log) is one unit: its
+    # partition column may not even be a date (the trade summary's year).
+    day = ident(spec.partition_column) if spec.partitioned else "DATE '1970-01-01'"
     columns = ", ".join(ident(c) for c in spec.column_names)
-    # Days are recorded as text: a table's partition column may be a date, a timestamp or a year (BIGINT).
-    day_text = f"CAST({day} AS VARCHAR)"
-    live = (f"SELECT {day_text} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} "
-            f"GROUP BY {day_text}" if live_exists else "SELECT NULL::VARCHAR AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
+    live = (f"SELECT {day} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} GROUP BY {day}"
+            if live_exists else "SELECT NULL::DATE AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
     recorded = f"SELECT day, n, h FROM {DAY_FINGERPRINTS} WHERE table_name = {_quote(spec.qualified)}"
     snapshot.execute(
         f"CREATE OR REPLACE TEMP TABLE changed_days AS SELECT coalesce(l.day, r.day) AS day, l.n, l.h "
@@ -514,7 +512,7 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     )
     count = snapshot.execute("SELECT count(*) FROM changed_days").fetchone()[0]
     if count:
-        in_changed = f"{day_text} IN (SELECT day FROM changed_days)"
+        in_changed = f"{day} IN (SELECT day FROM changed_days)" if spec.partitioned else "true"
         snapshot.execute(f"DELETE FROM {spec.qualified} WHERE {in_changed}")
         if live_exists:
             snapshot.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} "
