@@ -1,8 +1,10 @@
-"""Command line: `python -m pipelines.cli demo | materialize | summary | evaluate`.
+"""Command line: `python -m pipelines.cli demo | materialize | replay | summary | evaluate`.
 
 `demo` materialises every asset for the 365 UTC days ending yesterday on the configured source (the
 sample market by default) as one run, then prints what landed. `materialize --start --end` does the
-same for any range. Runs are recorded in $DAGSTER_HOME when it is set, so the UI shows them.
+same for any range; `replay --start --end` does it from the sources `history.routes` names (archive, history
+APIs, live venues), printing progress per source and what came from where and what is missing. Runs are
+recorded in $DAGSTER_HOME when it is set, so the UI shows them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from assets.guard import ALLOW_SHRINK_TAG
 from pipelines.causes import exception_line, step_causes
 from pipelines.evaluation import print_evaluation
 from pipelines.jobs import DAILY_JOB
+from pipelines.replay import replay
 from pipelines.run import materialize_range, stale_later_days
+from pipelines.run_holes import run_holes
 from pipelines.settings import SettingsError, check_writable, load_settings
 from pipelines.summary import anomaly_report, table_counts
 from pipelines.writer import WarehouseBusy, duckdb_lock_message, mark_abandoned_runs, writer_lock
@@ -51,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         writer.add_argument("--allow-shrink", action="store_true",
                             help="let answers that lack stored raw rows replace them (default: the run fails)")
         writer.add_argument("--verbose", action="store_true", help="print Dagster's log (warnings and tracebacks)")
+    history = sub.add_parser("replay", help="materialise [start, end] from the sources history.routes names, as one "
+                             "run, with progress and a summary of what came from where and what is missing")
+    history.add_argument("--start", type=_parse_date, required=True)
+    history.add_argument("--end", type=_parse_date, default=None, help="default: yesterday")
     sub.add_parser("summary", help="print row counts per table of the published warehouse")
     evaluate = sub.add_parser("evaluate", help="score the anomaly engine against the sample market's ground truth")
     evaluate.add_argument("--end", type=_parse_date, default=dt.date(2024, 12, 31))
@@ -80,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             start, end = args.start, args.end or yesterday()
         check_writable(settings.warehouse_path)  # before the lock file is made beside it
         with writer_lock(settings.warehouse_path, settings.integrity.lock_wait_seconds):
-            return _materialize(start, end, settings, published, args.allow_shrink, args.verbose)
+            return _materialize(start, end, settings, published, args.command == "replay",
+                                getattr(args, "allow_shrink", False), getattr(args, "verbose", False))
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -93,17 +102,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _materialize(start: dt.date, end: dt.date, settings, published, allow_shrink: bool, verbose: bool) -> int:
-    """One run over [start, end], then a rebuild of the stored later core and mart days it made stale; the
-    cause of a failure in the last lines."""
+def _materialize(start: dt.date, end: dt.date, settings, published, from_history: bool, allow_shrink: bool,
+                 verbose: bool) -> int:
+    """One run over [start, end] (from the history routes for a replay), then a rebuild of the stored later core
+    and mart days it made stale; the cause of a failure in the last lines."""
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     for line in mark_abandoned_runs(instance, DAILY_JOB):
         print(line)
     tags = {ALLOW_SHRINK_TAG: "true"} if allow_shrink else {}
     log_level = "WARNING" if verbose else "CRITICAL"
     began = time.perf_counter()
-    result = materialize_range(start, end, settings, instance=instance, raise_on_error=False, tags=tags,
-                               log_level=log_level)
+    if from_history:
+        result = replay(start, end, settings, instance=instance, raise_on_error=False)
+    else:
+        result = materialize_range(start, end, settings, instance=instance, raise_on_error=False, tags=tags,
+                                   log_level=log_level)
+    holes = run_holes(result)
     print(f"Materialised {start} to {end} on source '{settings.source}' "
           f"in {time.perf_counter() - began:.1f} s: {'success' if result.success else 'FAILED'}")
     if result.success:
@@ -115,6 +129,7 @@ def _materialize(start: dt.date, end: dt.date, settings, published, allow_shrink
                                        tags=tags, log_level=log_level, derived_only=True)
             print(f"Rebuilt {stale.first} to {stale.last}: {'success' if result.success else 'FAILED'}")
     print(table_counts(published))
+    print(holes, end="")
     if not result.success:
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
