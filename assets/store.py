@@ -9,6 +9,7 @@ from assets.guard import ALLOW_SHRINK_TAG, ShrinkRefused, decide, find_shrink, g
 from quality.checks import check_results
 from quality.gate import validate_window
 from warehouse.formatting import markdown_table
+from warehouse.ledger import subject_of
 from warehouse.schemas import TableSpec
 
 from .metadata import materialization, window
@@ -26,7 +27,6 @@ def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpe
         column = pl.col(spec.partition_column)
         frame = frame.filter((column >= start) & (column < end))
     results = yield from _gate(spec, frame, history, settings, start, end, source)
-    _refuse_shrink(context, warehouse, settings, spec, frame, start, end, source)
     rows = warehouse.warehouse.replace_window(spec, frame, start, end, source=source)
     context.log.info(f"{spec.qualified}: replaced {start} to {end} with {rows} rows from {source}")
     result = materialization(spec, frame, start, end, source=source, **extra)
@@ -70,12 +70,19 @@ def _gate(spec, frame, history, settings, start, end, source):
     return results
 
 
-def _refuse_shrink(context, warehouse, settings, spec, frame, start, end, source) -> None:
-    """Fail the step when the answer lacks stored raw rows, unless the run or the settings allow shrinking."""
+def refuse_shrink(context, warehouse, settings, spec: TableSpec, frame: pl.DataFrame, start: dt.date, end: dt.date,
+                  source: str, removed: pl.DataFrame | None = None) -> None:
+    """Fail the step when `frame`, about to replace [start, end) of raw `spec`, lacks stored rows, unless the run
+    or the settings allow shrinking. `removed`: (subject, day) pairs deleted on purpose (healed unit errors)."""
     if not guarded(spec):
         return
     allowed = settings.integrity.allow_shrink or context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
     stored = warehouse.warehouse.read_window(spec, start, end)
+    if removed is not None and removed.height:
+        column = spec.partition_column
+        stored = stored.with_columns(_subject=subject_of(spec)).join(
+            removed.select(_subject="subject", **{column: pl.col(column)}), on=["_subject", column], how="anti"
+        ).drop("_subject")
     try:
         allowed_shrink = decide(find_shrink(spec, stored, frame, source, start, end), allowed)
     except ShrinkRefused as exc:

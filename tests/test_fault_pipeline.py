@@ -128,7 +128,7 @@ def test_a_bad_answer_over_stored_days_fails_the_run_and_loses_nothing(case, liv
     elif case == "bybit funding empty":
         venues["bybit"].faults.append(Fault("/v5/market/funding/history", 200, times=None, body=(
             '{"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": []}, "retExtInfo": {}, "time": 0}')))
-        expected = "ccxt bybit: fetch_funding_rate_history"
+        expected = "raw.funding: the answer of"
     elif case == "yahoo short a session":
         yahoo.missing_days.add(SHORT_DAY)
         expected = "raw.traditional_ohlcv"
@@ -138,7 +138,7 @@ def test_a_bad_answer_over_stored_days_fails_the_run_and_loses_nothing(case, liv
     else:
         yahoo.faults.append(Fault("/v8/finance/chart/", 200, "<html>try again</html>", times=None, query="period1",
                                   content_type="text/html"))
-        expected = "yahoo"
+        expected = "raw.traditional_ohlcv: the answer of yahoo"
     code, lines = run_cli(capsys, "materialize", "--start", WINDOW[0], "--end", WINDOW[1])
     survived(before, warehouse_path, code, lines, expected)
 

@@ -22,6 +22,7 @@ import polars as pl
 
 from assets.metadata import materialization, window
 from assets.raw.sources.partial import Fetched
+from assets.store import refuse_shrink
 from quality.checks import GATE, quality_check_specs
 from quality.derive import revealed_spikes
 from quality.gate import validate_window
@@ -82,6 +83,7 @@ def store_raw(context: dg.AssetExecutionContext, warehouse, settings, spec: Tabl
     kept = frame.with_columns(_subject=subject_of(spec)).join(
         kept_out.rename({"subject": "_subject"}), on=["_subject", column], how="anti").drop("_subject")
     removed = healed_entries.select("subject", pl.col("date").alias(column))
+    refuse_shrink(context, warehouse, settings, spec, kept, start, end, source, removed=removed)
     stored, decided = replace_window_with_ledger(wh, spec, kept, start, end, source, v.entries, removed)
     for line in describe(spec.qualified, v.entries, stored).splitlines()[1:]:
         context.log.warning(line.strip())
