@@ -490,6 +490,18 @@ def _fingerprint_of(database: Path) -> str | None:
         return None
 
 
+def _as_day(spec: TableSpec) -> str:
+    """The partition column as the DATE the day fingerprints are kept under (a timestamp's day; a year's
+    1 January), so that every table is compared the same way."""
+    column = ident(spec.partition_column)
+    sql_type = next(c.sql_type for c in spec.columns if c.name == spec.partition_column)
+    if sql_type == "DATE":
+        return column
+    if sql_type in ("BIGINT", "INTEGER"):
+        return f"make_date(CAST({column} AS INTEGER), 1, 1)"
+    return f"CAST({column} AS DATE)"
+
+
 def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """Make the snapshot's copy of `spec` equal the live table, copying again only the days (partitions) whose
     row count or content hash differ from the ones recorded at the last publish. Returns how many days were
@@ -498,7 +510,7 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'live' AND schema_name = ? AND table_name = ?",
         [spec.schema, spec.name],
     ).fetchone()[0]
-    day = ident(spec.partition_column)
+    day = _as_day(spec)
     columns = ", ".join(ident(c) for c in spec.column_names)
     live = (f"SELECT {day} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} GROUP BY {day}"
             if live_exists else "SELECT NULL::DATE AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
