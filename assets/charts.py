@@ -108,6 +108,6 @@ def png(chart: alt.TopLevelMixin) -> bytes:
     return vl_convert.vegalite_to_png(chart.to_json(), scale=1.5)
 
 
-def markdown_image(chart: alt.TopLevelMixin, alt_text: str) -> str:
-    """The chart as a Markdown image (an inline PNG): what Dagster shows in a materialisation's metadata."""
-    return f"![{alt_text}](data:image/png;base64,{base64.b64encode(png(chart)).decode()})"
+def markdown_png(image: bytes, alt_text: str) -> str:
+    """A PNG as a Markdown image with the picture inline (a data URI)."""
+    return f"![{alt_text}](data:image/png;base64,{base64.b64encode(image).decode()})"
