@@ -154,6 +154,9 @@ class AnomalySettings(_Section):
     expiry_window_days: float = Field(7.0, gt=0, description="Days to expiry within which convergence is context.")
     funding_pressure_apr: float = Field(0.5, gt=0, description="abs(funding APR) beyond this is funding pressure.")
     funding_pressure_z: float = Field(3.0, gt=0, description="abs(funding z) beyond this is funding pressure.")
+    gap_std_floor: float = Field(0.0025, ge=0, description="Smallest std of the perp/quarterly gap (fraction of spot) "
+                                 "its z-score divides by: months of a near-constant gap must not make a small move a "
+                                 "z of 100.")
 
     @model_validator(mode="after")
     def _check_windows(self) -> "AnomalySettings":
