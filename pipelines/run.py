@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from pipelines.definitions import build_definitions
+from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import Settings, check_date_range, check_writable
 
@@ -18,8 +18,7 @@ def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance
     check_date_range(start, end, settings.history_start)
     check_writable(settings.warehouse_path)
     job = build_definitions(settings).resolve_job_def(DAILY_JOB)
-    if instance is None:
-        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = instance or project_instance()  # recorded where the UI looks, never in a throwaway instance
     return job.execute_in_process(
         instance=instance,
         tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
