@@ -1,7 +1,8 @@
 """Command line: `python -m pipelines.cli demo | materialize | summary | evaluate`.
 
 `demo` materialises every asset for the 365 UTC days ending yesterday on the configured source (the
-sample market by default) as one run, then prints what landed. `materialize --start --end` does the
+sample market by default), after a warm-up that completes every baseline, as one run, then prints what
+landed and, on the sample market, which of its scripted episodes were found. `materialize --start --end` does the
 same for any range. Runs are recorded in $DAGSTER_HOME when it is set, so the UI shows them.
 """
 
@@ -12,6 +13,7 @@ import datetime as dt
 import sys
 import time
 
+from pipelines.demo import demo_findings, demo_range, warm_up_days
 from pipelines.evaluation import print_evaluation
 from pipelines.run import materialize_range
 from pipelines.settings import SettingsError, load_settings
@@ -34,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="materialise the 365 days ending yesterday and print a summary")
-    demo.add_argument("--days", type=int, default=365)
+    demo = sub.add_parser("demo", help="materialise a warm-up and the 365 days ending yesterday, print what it found")
+    demo.add_argument("--days", type=int, default=365, help="days displayed after the warm-up")
     run = sub.add_parser("materialize", help="materialise [start, end] as one run")
     run.add_argument("--start", type=_parse_date, required=True)
     run.add_argument("--end", type=_parse_date, default=None, help="default: yesterday")
@@ -59,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(table_counts(published))
             return 0
         if args.command == "demo":
-            end = yesterday()
-            start = end - dt.timedelta(days=args.days - 1)
+            start, displayed, end = demo_range(yesterday(), warm_up_days(settings), args.days)
         else:
             start, end = args.start, args.end or yesterday()
         began = time.perf_counter()
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {event.step_key}: {event.event_specific_data.error.message.strip()}")
         return 1
     print(anomaly_report(published))
+    if args.command == "demo":
+        print(demo_findings(published, settings, start, displayed, end))
     return 0
 
 

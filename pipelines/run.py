@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from pipelines.definitions import build_definitions
+from pipelines.history import first_partition
 from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import Settings, check_date_range, check_writable
@@ -17,6 +18,8 @@ def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance
     """Run the daily job over [start, end] (inclusive UTC days) as a single run."""
     check_date_range(start, end, settings.history_start)
     check_writable(settings.warehouse_path)
+    # Partitions from where the data starts, or from `start` when the run goes back further.
+    settings = settings.model_copy(update={"history_start": first_partition(settings, start)})
     job = build_definitions(settings).resolve_job_def(DAILY_JOB)
     instance = instance or project_instance()  # recorded where the UI looks, never in a throwaway instance
     return job.execute_in_process(

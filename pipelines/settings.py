@@ -391,8 +391,9 @@ class HistorySettings(_Section):
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
-    history_start: dt.date = Field(
-        dt.date(2019, 1, 1), description="First daily partition (UTC day)."
+    history_start: dt.date | None = Field(
+        None, description="First daily partition (UTC day). By default where the stored data starts (the first day of "
+        "the published warehouse), or 2019-01-01 before anything is stored; set it to backfill earlier days."
     )
     universe: UniverseSettings = UniverseSettings()
     basis: BasisSettings = BasisSettings()
@@ -501,11 +502,11 @@ def check_writable(db_path: str) -> Path:
     return path
 
 
-def check_date_range(start: dt.date, end: dt.date, history_start: dt.date) -> None:
+def check_date_range(start: dt.date, end: dt.date, history_start: dt.date | None) -> None:
     """A range is [start, end] inclusive in UTC days."""
     if start > end:
         raise SettingsError(f"start {start} is after end {end}; swap them")
-    if start < history_start:
+    if history_start is not None and start < history_start:
         raise SettingsError(
             f"start {start} is before the first partition {history_start}; raise start or lower history_start"
         )
