@@ -93,6 +93,7 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         yield from store_all(context, warehouse, analytics.settings, MARTS_ANOMALY_EPISODES, frame,
                              episode_reads.label, open_anomaly_episodes=open_now,
                              **chart_metadata(context, charts.episodes_on_price, btc, frame,
+                                              rules.baselines_complete_from(returns, analytics.settings.anomaly),
                                               title="anomaly episodes on BTC"))
 
     status_reads = Reads(Read(CORE_CORRELATION_DAILY, None), Read(MARTS_ANOMALY_DAILY, None, required=False),

@@ -100,6 +100,16 @@ def _erfc(values: pl.Series) -> pl.Series:
     return pl.Series(values.name, [None if v is None else math.erfc(v) for v in values], dtype=pl.Float64)
 
 
+def baselines_complete_from(returns: pl.DataFrame, a) -> object | None:
+    """The first day BTC's n-observation z on the traditional calendar exists: the end of the warm-up, before
+    which no cross-asset rule can fire (the other baselines, 180 observations of the crypto calendar, are
+    complete sooner). None while it does not exist yet."""
+    z = zscores(returns.filter((pl.col("series") == "BTC") & (pl.col("calendar") == "traditional")),
+                a.return_horizon, a.sigma_window, a.sigma_min_obs)
+    ready = z.filter(pl.col("z_n").is_not_null())
+    return ready["date"].min() if ready.height else None
+
+
 def _finish(frame: pl.DataFrame, code: str, kind: str, calendar: str, evidence: list[str]) -> pl.DataFrame:
     """Common columns of a rule's firing rows, with the evidence also as one JSON object per row. A rule sets
     `severity` to its raw z; the evidence keeps it as `z` and severity becomes the bounded scale."""
