@@ -19,6 +19,7 @@ from pipelines.demo import demo_findings, demo_range, warm_up_days
 from pipelines.evaluation import print_evaluation
 from pipelines.replay import replay
 from pipelines.run import materialize_range
+from pipelines.run_holes import run_holes
 from pipelines.settings import SettingsError, load_settings
 from pipelines.summary import anomaly_report, table_counts
 from warehouse.serving import published_dir
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Materialised {start} to {end} on source '{settings.source}' "
           f"in {elapsed:.1f} s: {'success' if result.success else 'FAILED'}")
     print(table_counts(published))
+    print(run_holes(result), end="")
     if not result.success:
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:

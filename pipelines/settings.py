@@ -388,6 +388,16 @@ class HistorySettings(_Section):
         return self
 
 
+class CoverageSettings(_Section):
+    """Holes in the raw data (raw.coverage_ledger) and how the retry sensor asks for them again."""
+
+    max_attempts: int = Field(5, ge=1, description="Runs that may ask for a hole's day before the sensor stops "
+                              "asking (the ledger's attempts column counts them).")
+    retry_after_minutes: float = Field(60.0, ge=0, description="Minutes since a hole's last attempt before the "
+                                       "sensor asks for its day again.")
+    lookback_days: int = Field(60, ge=1, description="Only holes this many days back or newer are retried.")
+
+
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
@@ -406,6 +416,7 @@ class Settings(_Section):
     live: LiveSettings = LiveSettings()
     alerts: AlertSettings = AlertSettings()
     history: HistorySettings = HistorySettings()
+    coverage: CoverageSettings = CoverageSettings()
 
     @model_validator(mode="after")
     def _check_venues(self) -> "Settings":

@@ -154,14 +154,15 @@ def test_friday_to_monday_cross_asset_return_is_one_return():
     assert monday["log_return"] == pytest.approx(daily)
 
 
-def test_missing_close_gives_no_return_instead_of_a_forward_filled_zero():
+def test_a_missing_close_is_a_hole_that_the_next_return_spans_never_a_forward_filled_zero():
     closes = pl.DataFrame({
         "date": [D(2026, 1, 5), D(2026, 1, 7)], "series": ["gold"] * 2, "symbol": ["GC=F"] * 2, "close": [10.0, 11.0],
     })
     calendar = pl.Series([D(2026, 1, 5), D(2026, 1, 6), D(2026, 1, 7)])
     out = returns_on_calendar(closes, calendar, "traditional")
-    assert out["date"].to_list() == [D(2026, 1, 5), D(2026, 1, 7)]
-    assert out["log_return"].is_null().all()
+    assert out["date"].to_list() == [D(2026, 1, 5), D(2026, 1, 7)]  # no row, so no zero return, on the hole
+    spanning = out.row(1, named=True)
+    assert spanning["prev_date"] == D(2026, 1, 5) and spanning["log_return"] == pytest.approx(math.log(11 / 10))
 
 
 def test_continuous_quarterly_return_stays_within_one_contract_across_a_roll():

@@ -23,12 +23,14 @@ from warehouse.schemas import (
     MARTS_ANOMALY_STATUS,
     MARTS_BASIS_TRADES,
     MARTS_BASIS_TRADE_SUMMARY,
+    RAW_COVERAGE_LEDGER,
     RAW_CRYPTO_OHLCV,
     RAW_FUNDING,
 )
 from warehouse.serving import PUBLICATION, publish
 
 from . import alerts, backtest, notify, rules
+from .coverage import status_quality, with_quality_status
 
 # Days of basis history the expiry-convergence label compares against.
 EXPIRY_LOOKBACK_DAYS = 7
@@ -49,6 +51,7 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         Read(CORE_FUNDING_DAILY, required=False),
         Read(CORE_CORRELATION_DAILY, required=False),
         Read(CORE_BASIS_DAILY, history_days(EXPIRY_LOOKBACK_DAYS, "crypto"), required=False),
+        Read(RAW_COVERAGE_LEDGER, None, required=False),
     )
 
     @mart_asset(MARTS_ANOMALY_DAILY,
@@ -67,7 +70,8 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
             returns=inputs[CORE_RETURNS_DAILY], spread=inputs[CORE_PERP_QUARTERLY_SPREAD],
             funding=inputs[CORE_FUNDING_DAILY], correlations=inputs[CORE_CORRELATION_DAILY],
             basis=inputs[CORE_BASIS_DAILY], a=s.anomaly, nasdaq=s.nasdaq_series,
-        ).with_columns(quality_status=pl.lit(GATES_PASSED))
+        )
+        frame = with_quality_status(frame, inputs[RAW_COVERAGE_LEDGER], s.reference_venue)
         counts = frame.filter(pl.col("date") >= start).group_by("code").len().sort("code")
         yield from store(context, warehouse, s, MARTS_ANOMALY_DAILY, frame, daily_reads.label, trim=True,
                          firings_by_code=dg.MetadataValue.md(
@@ -97,7 +101,8 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
                                               title="anomaly episodes on BTC"))
 
     status_reads = Reads(Read(CORE_CORRELATION_DAILY, None), Read(MARTS_ANOMALY_DAILY, None, required=False),
-                         Read(MARTS_ANOMALY_EPISODES, None, required=False))
+                         Read(MARTS_ANOMALY_EPISODES, None, required=False),
+                         Read(RAW_COVERAGE_LEDGER, None, required=False))
 
     @mart_asset(MARTS_ANOMALY_STATUS,
                 "The live Table 1 of the article for the latest complete day: per asset pair, the typical (baseline) "
@@ -116,8 +121,11 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         anomalies = inputs[MARTS_ANOMALY_DAILY].filter(pl.col("date") >= latest_day - dt.timedelta(days=11))
         frame = rules.status(recent, anomalies, inputs[MARTS_ANOMALY_EPISODES], latest_day, s.correlation.high,
                              s.correlation.moderate, latest)
-        quality = anomalies["quality_status"].max() if anomalies.height else GATES_PASSED  # gates: same for every day
-        frame = frame.with_columns(quality_status=pl.lit(quality))
+        on_latest_day = anomalies.filter(pl.col("date") == latest_day)
+        quality = on_latest_day["quality_status"].max() if on_latest_day.height else GATES_PASSED
+        pairs = {p[0]: (p[1], p[2]) for p in s.pairs()}
+        frame = status_quality(frame, pairs, inputs[RAW_COVERAGE_LEDGER], latest_day, list(s.traditional_series()),
+                               s.reference_venue, quality)
         yield from store_all(context, warehouse, s, MARTS_ANOMALY_STATUS, frame, status_reads.label,
                              active_pairs=int(frame["active"].sum()))
 
