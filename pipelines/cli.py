@@ -1,26 +1,27 @@
 """Command line: `python -m pipelines.cli demo | materialize | replay | summary | evaluate`.
 
 `demo` materialises every asset for the 365 UTC days ending yesterday on the configured source (the
-sample market by default) as one run, then prints what landed. `materialize --start --end` does the
-same for any range; `replay --start --end` does it from the sources `history.routes` names (archive, history
-APIs, live venues), printing progress per source and what came from where and what is missing. Runs are
-recorded in $DAGSTER_HOME when it is set, so the UI shows them.
+sample market by default), after a warm-up that completes every baseline, as one run, then prints what
+landed and, on the sample market, which of its scripted episodes were found. `materialize --start --end` does
+the same for any range; `replay --start --end` does it from the sources `history.routes` names (archive,
+history APIs, live venues), printing progress per source and what came from where and what is missing. Runs
+are recorded in $DAGSTER_HOME, or in the project's `.dagster/` when it is not set, so the UI shows them.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 
-import dagster as dg
 import duckdb
 
 from assets.guard import ALLOW_SHRINK_TAG
 from pipelines.causes import exception_line, step_causes
+from pipelines.demo import demo_findings, demo_range, warm_up_days
 from pipelines.evaluation import print_evaluation
+from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB
 from pipelines.replay import replay
 from pipelines.run import materialize_range, stale_later_days
@@ -46,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="materialise the 365 days ending yesterday and print a summary")
-    demo.add_argument("--days", type=int, default=365)
+    demo = sub.add_parser("demo", help="materialise a warm-up and the 365 days ending yesterday, print what it found")
+    demo.add_argument("--days", type=int, default=365, help="days displayed after the warm-up")
     run = sub.add_parser("materialize", help="materialise [start, end] as one run")
     run.add_argument("--start", type=_parse_date, required=True)
     run.add_argument("--end", type=_parse_date, default=None, help="default: yesterday")
@@ -81,15 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "summary":
             print(table_counts(published))
             return 0
+        displayed = None
         if args.command == "demo":
-            end = yesterday()
-            start = end - dt.timedelta(days=args.days - 1)
+            start, displayed, end = demo_range(yesterday(), warm_up_days(settings), args.days)
         else:
             start, end = args.start, args.end or yesterday()
         check_writable(settings.warehouse_path)  # before the lock file is made beside it
         with writer_lock(settings.warehouse_path, settings.integrity.lock_wait_seconds):
             return _materialize(start, end, settings, published, args.command == "replay",
-                                getattr(args, "allow_shrink", False), getattr(args, "verbose", False))
+                                getattr(args, "allow_shrink", False), getattr(args, "verbose", False), displayed)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -103,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _materialize(start: dt.date, end: dt.date, settings, published, from_history: bool, allow_shrink: bool,
-                 verbose: bool) -> int:
+                 verbose: bool, demo_displayed: dt.date | None = None) -> int:
     """One run over [start, end] (from the history routes for a replay), then a rebuild of the stored later core
-    and mart days it made stale; the cause of a failure in the last lines."""
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    and mart days it made stale; the cause of a failure in the last lines. `demo_displayed`: the demo's first
+    shown day, for its findings."""
+    instance = project_instance()
     for line in mark_abandoned_runs(instance, DAILY_JOB):
         print(line)
     tags = {ALLOW_SHRINK_TAG: "true"} if allow_shrink else {}
@@ -141,6 +143,8 @@ def _materialize(start: dt.date, end: dt.date, settings, published, from_history
         print(f"FAILED ({len(causes)} step(s)): {causes[0] if causes else 'see the run in the Dagster UI'}")
         return 1
     print(anomaly_report(published))
+    if demo_displayed is not None:
+        print(demo_findings(published, settings, start, demo_displayed, end))
     return 0
 
 

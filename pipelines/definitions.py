@@ -15,6 +15,7 @@ from pipelines.jobs import build_daily_job, build_daily_schedule
 from pipelines.resources import build_resources
 from pipelines.retry_sensor import build_retry_sensor
 from pipelines.sensors import build_missed_days_sensor
+from pipelines.history import first_partition
 from pipelines.settings import Settings, load_settings
 
 # Single-run backfills (BackfillPolicy) are flagged beta by Dagster; they are a deliberate choice here,
@@ -23,8 +24,8 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
-    """One partition per UTC day from the first day of history in the settings."""
-    return dg.DailyPartitionsDefinition(start_date=settings.history_start.isoformat(), timezone="UTC", fmt="%Y-%m-%d")
+    """One partition per UTC day from the first day of history (see first_partition)."""
+    return dg.DailyPartitionsDefinition(start_date=first_partition(settings).isoformat(), timezone="UTC", fmt="%Y-%m-%d")
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from pipelines.definitions import build_definitions
+from pipelines.history import first_partition
+from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import Settings, check_date_range, check_writable
 from pipelines.stale import StaleDays, derived_selection, stale_after
@@ -21,10 +22,11 @@ def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance
     and mart assets alone (a rebuild from the stored raw rows)."""
     check_date_range(start, end, settings.history_start)
     check_writable(settings.warehouse_path)
+    # Partitions from where the data starts, or from `start` when the run goes back further.
+    settings = settings.model_copy(update={"history_start": first_partition(settings, start)})
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def(DAILY_JOB)
-    if instance is None:
-        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = instance or project_instance()  # recorded where the UI looks, never in a throwaway instance
     return job.execute_in_process(
         instance=instance,
         tags={**(tags or {}), RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},

@@ -154,6 +154,9 @@ class AnomalySettings(_Section):
     expiry_window_days: float = Field(7.0, gt=0, description="Days to expiry within which convergence is context.")
     funding_pressure_apr: float = Field(0.5, gt=0, description="abs(funding APR) beyond this is funding pressure.")
     funding_pressure_z: float = Field(3.0, gt=0, description="abs(funding z) beyond this is funding pressure.")
+    gap_std_floor: float = Field(0.0025, ge=0, description="Smallest std of the perp/quarterly gap (fraction of spot) "
+                                 "its z-score divides by: months of a near-constant gap must not make a small move a "
+                                 "z of 100.")
 
     @model_validator(mode="after")
     def _check_windows(self) -> "AnomalySettings":
@@ -410,8 +413,9 @@ class CoverageSettings(_Section):
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
-    history_start: dt.date = Field(
-        dt.date(2019, 1, 1), description="First daily partition (UTC day)."
+    history_start: dt.date | None = Field(
+        None, description="First daily partition (UTC day). By default where the stored data starts (the first day of "
+        "the published warehouse), or 2019-01-01 before anything is stored; set it to backfill earlier days."
     )
     universe: UniverseSettings = UniverseSettings()
     basis: BasisSettings = BasisSettings()
@@ -522,11 +526,11 @@ def check_writable(db_path: str) -> Path:
     return path
 
 
-def check_date_range(start: dt.date, end: dt.date, history_start: dt.date) -> None:
+def check_date_range(start: dt.date, end: dt.date, history_start: dt.date | None) -> None:
     """A range is [start, end] inclusive in UTC days."""
     if start > end:
         raise SettingsError(f"start {start} is after end {end}; swap them")
-    if start < history_start:
+    if history_start is not None and start < history_start:
         raise SettingsError(
             f"start {start} is before the first partition {history_start}; raise start or lower history_start"
         )

@@ -25,6 +25,7 @@ from yfinance.data import YfData
 from fake_venues import Fault, Venues
 from fake_yahoo import YahooServer, sample_series
 from pipelines import cli
+from pipelines.home import project_instance
 from pipelines.settings import Settings
 from warehouse.db import Warehouse
 from warehouse.schemas import CORE_CORRELATION_DAILY, CORE_TABLES, MARTS_TABLES, RAW_CRYPTO_OHLCV, RAW_TABLES
@@ -168,7 +169,7 @@ def test_a_run_killed_mid_way_then_rerun_equals_an_uninterrupted_run(tmp_path, w
     start, end = "2025-03-20", "2025-03-26"
     child = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "materialize", "--start", start, "--end", end],
                              cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    instance = dg.DagsterInstance.get()
+    instance = project_instance()
     deadline = time.monotonic() + 120
     while True:  # kill it once a few steps have written
         runs = instance.get_runs()
@@ -192,7 +193,7 @@ def test_a_run_killed_mid_way_then_rerun_equals_an_uninterrupted_run(tmp_path, w
 
     reference = tmp_path / "uninterrupted.duckdb"
     monkeypatch.setenv("WAREHOUSE_DB", str(reference))
-    monkeypatch.delenv("DAGSTER_HOME")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "reference-dagster"))
     assert run_cli(capsys, "materialize", "--start", start, "--end", end)[0] == 0
     rerun, uninterrupted = tables(warehouse_path), tables(reference)
     OUTCOMES["rows_lost"] += rows_lost(uninterrupted, rerun)

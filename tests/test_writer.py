@@ -1,5 +1,5 @@
 """One writer at a time: the CLI's lock names its holder and dies with it, DuckDB's lock error is one sentence,
-a run left STARTED by a killed process is marked failed, make ui's instance queues runs one at a time, and a
+a run left STARTED by a killed process is marked failed, the project's instance queues runs one at a time, and a
 run's later stored days are found from the declared look-backs."""
 
 import datetime as dt
@@ -17,6 +17,7 @@ import pytest
 
 from pipelines import cli
 from pipelines.definitions import build_definitions
+from pipelines.home import prepare_dagster_home
 from pipelines.settings import Settings
 from pipelines.stale import lookback_reach
 from pipelines.writer import PID_TAG, WarehouseBusy, duckdb_lock_message, lock_path, mark_abandoned_runs, writer_lock
@@ -109,9 +110,8 @@ def test_a_run_left_started_by_a_killed_process_is_marked_failed():
     assert mark_abandoned_runs(instance, "daily_market_job") == []
 
 
-def test_make_ui_instance_runs_one_run_at_a_time_with_run_monitoring(tmp_path):
-    home = tmp_path / "dagster"
-    subprocess.run(["make", "-s", f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], cwd=ROOT, check=True)
+def test_the_project_instance_runs_one_run_at_a_time_with_run_monitoring(tmp_path):
+    home = prepare_dagster_home(tmp_path / "dagster")  # what `make ui` and the CLI use
     instance = dg.DagsterInstance.from_config(str(home))
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1

@@ -360,7 +360,8 @@ MARTS_ANOMALY_DAILY = TableSpec(
                False, allowed_values=("anomaly", "context")),
         C("subject", pl.Utf8, "What fired: BTC, venue:perpetual, venue:contract or a pair such as btc~gold", False),
         C("calendar", pl.Utf8, "crypto (UTC days) or traditional (trading dates)", False),
-        C("severity", pl.Float64, "Largest absolute z-score involved (Fisher z for correlation breaks)"),
+        C("severity", pl.Float64, "Severity on one scale for every code, 0 to 10: -log10 of the two-sided normal tail "
+          "probability of the largest absolute z involved (Fisher z for correlation breaks), which the evidence keeps as z"),
         C("implication", pl.Utf8, "Trading implication of the rule"),
         *_EVIDENCE,
         C("quality_status", pl.Utf8, "Data-quality gate of the inputs: passed, with any warnings named"),

@@ -57,7 +57,8 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
     @mart_asset(MARTS_ANOMALY_DAILY,
                 "Every anomaly rule of the domain reference evaluated per day and subject, one row per firing: the "
                 "code, the subject (BTC, venue:perpetual, venue:contract or a pair), the evidence that made it fire "
-                "(returns, z-scores, premium, basis, funding, correlations, dte), severity (the largest z involved), "
+                "(returns, z-scores, premium, basis, funding, correlations, dte), severity (0 to 10, one scale for every code; "
+                "the raw z stays in the evidence), "
                 "the trading implication and the quality status of its inputs. Context labels (expiry convergence, "
                 f"funding pressure) have kind 'context'. A BTC crash is z <= {a.crash_z:g}.", daily_reads)
     def marts_anomaly_daily(context: dg.AssetExecutionContext, analytics: AnalyticsResource,
@@ -96,6 +97,7 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         yield from store_all(context, warehouse, analytics.settings, MARTS_ANOMALY_EPISODES, frame,
                              episode_reads.label, open_anomaly_episodes=open_now,
                              **chart_metadata(context, charts.episodes_on_price, btc, frame,
+                                              rules.baselines_complete_from(returns, analytics.settings.anomaly),
                                               title="anomaly episodes on BTC"))
 
     status_reads = Reads(Read(CORE_CORRELATION_DAILY, None), Read(MARTS_ANOMALY_DAILY, None, required=False),
@@ -113,10 +115,14 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         inputs = status_reads.load(warehouse.warehouse)
         correlations = inputs[CORE_CORRELATION_DAILY]
         latest_day = correlations["date"].max()
-        anomalies = inputs[MARTS_ANOMALY_DAILY].filter(pl.col("date") == latest_day)
-        frame = rules.status(correlations.filter(pl.col("date") >= latest_day - dt.timedelta(days=11)), anomalies,
-                             inputs[MARTS_ANOMALY_EPISODES], latest_day, s.correlation.high, s.correlation.moderate)
-        quality = anomalies["quality_status"].max() if anomalies.height else GATES_PASSED
+        recent = correlations.filter(pl.col("date") >= latest_day - dt.timedelta(days=11))
+        latest = rules.latest_observations(
+            {c: recent.filter(pl.col("calendar") == c)["date"].unique() for c in ("crypto", "traditional")}, latest_day)
+        anomalies = inputs[MARTS_ANOMALY_DAILY].filter(pl.col("date") >= latest_day - dt.timedelta(days=11))
+        frame = rules.status(recent, anomalies, inputs[MARTS_ANOMALY_EPISODES], latest_day, s.correlation.high,
+                             s.correlation.moderate, latest)
+        on_latest_day = anomalies.filter(pl.col("date") == latest_day)
+        quality = on_latest_day["quality_status"].max() if on_latest_day.height else GATES_PASSED
         pairs = {p[0]: (p[1], p[2]) for p in s.pairs()}
         frame = status_quality(frame, pairs, inputs[RAW_COVERAGE_LEDGER], latest_day, list(s.traditional_series()),
                                s.reference_venue, quality)

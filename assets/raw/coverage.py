@@ -89,12 +89,13 @@ def store_raw(context: dg.AssetExecutionContext, warehouse, settings, spec: Tabl
         context.log.warning(line.strip())
     context.log.info(f"{spec.qualified}: replaced {start} to {end} with {stored} rows from {source}; "
                      f"{v.entries.height} hole(s) recorded in {RAW_COVERAGE_LEDGER.qualified}")
-    metadata = materialization(spec, kept, start, end, source=source).metadata
-    metadata["coverage_ledger"] = dg.MetadataValue.md(
-        markdown_table(decided.sort("date", "subject"), 30) if decided.height else "no holes in this window")
+    # Run-level facts go on the latest day's event only (see assets.metadata.materialization).
+    latest = {"coverage_ledger": dg.MetadataValue.md(
+        markdown_table(decided.sort("date", "subject"), 30) if decided.height else "no holes in this window")}
     if fetched.failures:
-        metadata["sources_failed"] = dg.MetadataValue.md("\n".join(f"- {u}: {e}" for u, e in fetched.failures.items()))
-    yield dg.MaterializeResult(metadata=metadata, check_results=check_results(v, stored))
+        latest["sources_failed"] = dg.MetadataValue.md("\n".join(f"- {u}: {e}" for u, e in fetched.failures.items()))
+    yield materialization(context, spec, kept, start, end, check_results=check_results(v, stored), source=source,
+                          **latest)
 
 
 def _healed(spec: TableSpec, healed: pl.DataFrame) -> pl.DataFrame:
