@@ -335,7 +335,9 @@ def interface_sql() -> list[str]:
     return statements + PUBLICATION.create_sql()
 
 
-INTERFACE_FINGERPRINT = hashlib.sha256("\n".join(interface_sql()).encode()).hexdigest()
+# The layout of the publish state is part of the fingerprint: a snapshot written with another layout is rebuilt.
+PUBLISH_STATE_LAYOUT = "days as text"
+INTERFACE_FINGERPRINT = hashlib.sha256("\n".join([*interface_sql(), PUBLISH_STATE_LAYOUT]).encode()).hexdigest()
 
 
 def build_interface(con: duckdb.DuckDBPyConnection) -> None:
@@ -439,7 +441,7 @@ def _publish(source: Path, target: Path, full: bool) -> Published:
             snapshot.execute(f"CREATE TABLE {PUBLISH_STATE} (interface VARCHAR NOT NULL)")
             snapshot.execute(f"INSERT INTO {PUBLISH_STATE} VALUES (?)", [INTERFACE_FINGERPRINT])
             snapshot.execute(f"CREATE TABLE {DAY_FINGERPRINTS} "
-                             "(table_name VARCHAR NOT NULL, day DATE NOT NULL, n BIGINT NOT NULL, h HUGEINT)")
+                             "(table_name VARCHAR NOT NULL, day VARCHAR NOT NULL, n BIGINT NOT NULL, h HUGEINT)")
         snapshot.execute(f"ATTACH {_quote(str(source))} AS live (READ_ONLY)")
         changed = {spec.qualified: _synchronise(snapshot, spec) for spec in ALL_TABLES}
         rows = {spec.qualified: snapshot.execute(f"SELECT count(*) FROM {spec.qualified}").fetchone()[0]
@@ -500,8 +502,10 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     ).fetchone()[0]
     day = ident(spec.partition_column)
     columns = ", ".join(ident(c) for c in spec.column_names)
-    live = (f"SELECT {day} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} GROUP BY {day}"
-            if live_exists else "SELECT NULL::DATE AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
+    # Days are recorded as text: a table's partition column may be a date, a timestamp or a year (BIGINT).
+    day_text = f"CAST({day} AS VARCHAR)"
+    live = (f"SELECT {day_text} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} "
+            f"GROUP BY {day_text}" if live_exists else "SELECT NULL::VARCHAR AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
     recorded = f"SELECT day, n, h FROM {DAY_FINGERPRINTS} WHERE table_name = {_quote(spec.qualified)}"
     snapshot.execute(
         f"CREATE OR REPLACE TEMP TABLE changed_days AS SELECT coalesce(l.day, r.day) AS day, l.n, l.h "
@@ -510,7 +514,7 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     )
     count = snapshot.execute("SELECT count(*) FROM changed_days").fetchone()[0]
     if count:
-        in_changed = f"{day} IN (SELECT day FROM changed_days)"
+        in_changed = f"{day_text} IN (SELECT day FROM changed_days)"
         snapshot.execute(f"DELETE FROM {spec.qualified} WHERE {in_changed}")
         if live_exists:
             snapshot.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} "
