@@ -42,7 +42,7 @@ from warehouse.schemas import (  # noqa: E402
     RAW_TRADITIONAL_OHLCV,
     TableSpec,
 )
-from warehouse.serving import publish  # noqa: E402
+from warehouse.serving import ALL_TABLES, publish  # noqa: E402
 
 # Rows per day of each daily table in the sample market (two venues, BTC and ETH, five traditional series).
 ROWS_PER_DAY = {
@@ -89,6 +89,8 @@ def fill(wh: Warehouse, history_start: dt.date, start: dt.date, end: dt.date, se
     wh.replace_all(MARTS_ANOMALY_EPISODES, synthetic(MARTS_ANOMALY_EPISODES, episode_days, 1, seed=20), "bench")
     wh.replace_all(MARTS_ANOMALY_STATUS, synthetic(MARTS_ANOMALY_STATUS, [end - dt.timedelta(days=1)], 3, seed + 21),
                    "bench")
+    # The other whole-history marts (trades, alerts) exist in every warehouse a run leaves; empty here.
+    wh.ensure(ALL_TABLES)
 
 
 def timed(warehouse: Path) -> float:

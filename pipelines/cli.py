@@ -1,8 +1,10 @@
-"""Command line: `python -m pipelines.cli demo | materialize | summary | evaluate`.
+"""Command line: `python -m pipelines.cli demo | materialize | replay | summary | evaluate`.
 
 `demo` materialises every asset for the 365 UTC days ending yesterday on the configured source (the
 sample market by default) as one run, then prints what landed. `materialize --start --end` does the
-same for any range. Runs are recorded in $DAGSTER_HOME when it is set, so the UI shows them.
+same for any range; `replay --start --end` does it from the sources `history.routes` names (archive, history
+APIs, live venues), printing progress per source and what came from where and what is missing. Runs are
+recorded in $DAGSTER_HOME when it is set, so the UI shows them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 
 from pipelines.evaluation import print_evaluation
+from pipelines.replay import replay
 from pipelines.run import materialize_range
 from pipelines.settings import SettingsError, load_settings
 from pipelines.summary import anomaly_report, table_counts
@@ -39,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("materialize", help="materialise [start, end] as one run")
     run.add_argument("--start", type=_parse_date, required=True)
     run.add_argument("--end", type=_parse_date, default=None, help="default: yesterday")
+    history = sub.add_parser("replay", help="materialise [start, end] from the sources history.routes names, as one "
+                             "run, with progress and a summary of what came from where and what is missing")
+    history.add_argument("--start", type=_parse_date, required=True)
+    history.add_argument("--end", type=_parse_date, default=None, help="default: yesterday")
     sub.add_parser("summary", help="print row counts per table of the published warehouse")
     evaluate = sub.add_parser("evaluate", help="score the anomaly engine against the sample market's ground truth")
     evaluate.add_argument("--end", type=_parse_date, default=dt.date(2024, 12, 31))
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             start, end = args.start, args.end or yesterday()
         began = time.perf_counter()
-        result = materialize_range(start, end, settings, raise_on_error=False)
+        result = (replay if args.command == "replay" else materialize_range)(start, end, settings, raise_on_error=False)
         elapsed = time.perf_counter() - began
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,8 +16,10 @@ TINY_RUNS = {
     "core_bench.py": (["--tiny"], r"\| 0\.6 \| [\d,]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+x \|"),
     "quality_overhead.py": (["--tiny"], r"daily run 1: [\d.]+ s in all, [\d.]+ s validating \(\d+ checks"),
     "live_requests.py": (["--tiny"], r"\| daily run \| \d+ \| \d+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \|"),
-    "publish.py": (["--years", "0.05", "--repeat", "1"], r"0\.05 y \| +[\d.]+ s \| +[\d.]+ s \|"),
-    "history_replay.py": (["--tiny"], r"replay from the folder: [\d.]+ s wall, peak RSS [\d.]+ MiB"),
+    "history_replay.py": (["--tiny"], r"replay from the folder: [\d.]+ s wall, peak RSS [\d.]+ MiB; \d+ days"),
+    "replay_pipeline.py": (["--tiny"], r"through the whole pipeline: success; [\d.]+ s wall, peak RSS [\d.]+ MiB .*"
+                                       r"rows: instruments \d+, crypto_ohlcv \d+, funding \d+"),
+    "publish.py": (["--years", "0.1", "--repeat", "1"], r"0\.1 y \| +[\d.]+ s \| +[\d.]+ s \| +[\d.]+ s \|"),
     "daily_run.py": (["--tiny"], r"\| tiny \| [\d.]+ s \| [\d.]+ s \| [\d.]+x \| [\d.]+ s \| [\d.]+ s \| [\d.]+x \|"),
     "replay_memory.py": (["--tiny"], r"\| 0\.11 y \(40 days\) \| 3 \(bounded runs\) \| \d+ MiB \|"),
 }

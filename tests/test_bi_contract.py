@@ -64,6 +64,27 @@ EXPECTED = {
         ("calendar", "VARCHAR"), ("series", "VARCHAR"), ("date", "DATE"), ("prev_date", "DATE"),
         ("symbol", "VARCHAR"), ("close", "DOUBLE"), ("log_return", "DOUBLE"),
     ],
+    "basis_trades": [
+        ("code", "VARCHAR"), ("venue", "VARCHAR"), ("underlying", "VARCHAR"), ("contract_type", "VARCHAR"),
+        ("pnl_currency", "VARCHAR"), ("signal_date", "DATE"), ("signal_gap", "DOUBLE"),
+        ("signal_gap_vs_usual", "DOUBLE"), ("signal_gap_z", "DOUBLE"), ("signal_basis_ann", "DOUBLE"),
+        ("direction", "VARCHAR"), ("hedge_kind", "VARCHAR"), ("hedge_symbol", "VARCHAR"), ("hedge_side", "BIGINT"),
+        ("quarterly_symbol", "VARCHAR"), ("quarterly_side", "BIGINT"), ("quarterly_expiry", "TIMESTAMP"),
+        ("entry_date", "DATE"), ("entry_hedge_price", "DOUBLE"), ("entry_quarterly_price", "DOUBLE"),
+        ("entry_dte", "DOUBLE"), ("exit_date", "DATE"), ("exit_hedge_price", "DOUBLE"),
+        ("exit_quarterly_price", "DOUBLE"), ("exit_reason", "VARCHAR"), ("days_held", "DOUBLE"),
+        ("funding_settlements", "BIGINT"), ("notional_usd", "DOUBLE"), ("spread_pnl", "DOUBLE"),
+        ("funding_pnl", "DOUBLE"), ("fees", "DOUBLE"), ("slippage", "DOUBLE"), ("net_pnl", "DOUBLE"),
+        ("margin_used", "DOUBLE"), ("return_on_margin", "DOUBLE"), ("max_adverse_excursion", "DOUBLE"),
+        ("mae_date", "DATE"), ("liquidation_leverage", "DOUBLE"), ("liquidation_leverage_isolated", "DOUBLE"),
+        ("liquidated_at_leverage", "BOOLEAN"),
+    ],
+    "basis_trade_summary": [
+        ("venue", "VARCHAR"), ("code", "VARCHAR"), ("year", "BIGINT"), ("pnl_currency", "VARCHAR"),
+        ("trades", "BIGINT"), ("open_trades", "BIGINT"), ("hit_rate", "DOUBLE"), ("mean_pnl", "DOUBLE"),
+        ("median_pnl", "DOUBLE"), ("total_pnl", "DOUBLE"), ("worst_pnl", "DOUBLE"), ("worst_signal_date", "DATE"),
+        ("mean_days_held", "DOUBLE"), ("return_on_margin_ann", "DOUBLE"),
+    ],
 }
 
 

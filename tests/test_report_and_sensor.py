@@ -12,12 +12,12 @@ import pytest
 from pipelines.run import materialize_range
 from pipelines.settings import load_settings
 from pipelines.definitions import build_definitions
-from pipelines.sensors import missing_days
 from pipelines.report import main as report_main
+from pipelines.sensors import missing_days
 from warehouse.serving import published_dir
 
 CHARTED = {"core/basis_daily", "core/funding_daily", "core/perp_quarterly_spread", "core/correlation_daily",
-           "marts/anomaly_episodes"}
+           "marts/anomaly_episodes", "marts/basis_trades"}
 
 
 def png_size(data: bytes) -> tuple[int, int]:

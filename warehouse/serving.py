@@ -45,6 +45,8 @@ from .schemas import (
     MARTS_ANOMALY_DAILY,
     MARTS_ANOMALY_EPISODES,
     MARTS_ANOMALY_STATUS,
+    MARTS_BASIS_TRADE_SUMMARY,
+    MARTS_BASIS_TRADES,
     MARTS_TABLES,
     RAW_TABLES,
     Column,
@@ -80,7 +82,7 @@ class View:
     name: str
     table: TableSpec
     description: str
-    day: str  # public column dating each row: bi.publication's first and last day
+    day: str | None  # public column dating each row: bi.publication's first and last day (None: undated)
     columns: tuple[PublicColumn, ...]
 
     @property
@@ -283,6 +285,94 @@ VIEWS = (
             P("log_return", "ln(close / close at prev_date); null when either close is missing"),
         ),
     ),
+    View(
+        "basis_trades",
+        MARTS_BASIS_TRADES,
+        "The convergence trade replayed on every perp/quarterly divergence and liquidation dislocation, and the "
+        "carry baseline: entry, exit, P&L split into spread, funding, fees and slippage, risk.",
+        day="signal_date",
+        columns=(
+            P("code", "Signal code (PERP_QUARTERLY_DIVERGENCE, LIQUIDATION_DISLOCATION) or CARRY_BASELINE"),
+            P("venue", "Exchange id"),
+            P("underlying", "Base coin"),
+            P("contract_type", "linear (USDT-margined, P&L in USDT) or inverse (coin-margined, contract value in USD, "
+              "P&L in the coin)"),
+            P("pnl_currency", "Currency of every P&L, fee and margin column: USDT or the coin"),
+            P("signal_date", "UTC day the signal was seen at its close (episode start; carry: basis above the "
+              "threshold)"),
+            P("signal_gap", "Signal day's gap, perp premium - quarterly basis, fraction of spot"),
+            P("signal_gap_vs_usual", "Signal day's gap minus its usual level, fraction of spot; its sign says which leg is "
+              "rich"),
+            P("signal_gap_z", "Signal day's gap z-score"),
+            P("signal_basis_ann", "Signal day's simple annualised basis of the traded quarterly, fraction per year"),
+            P("direction", "short_perp_long_quarterly, long_perp_short_quarterly or long_spot_short_quarterly"),
+            P("hedge_kind", "perp, or spot for the carry baseline"),
+            P("hedge_symbol", "Symbol of the perpetual (or spot) leg"),
+            P("hedge_side", "+1 long, -1 short: the perpetual (or spot) leg"),
+            P("quarterly_symbol", "Dated future traded (the nearest with dte >= 7 on the signal day)"),
+            P("quarterly_side", "+1 long, -1 short: the quarterly leg"),
+            P("quarterly_expiry", "Expiry (delivery) of the quarterly, UTC"),
+            P("entry_date", "UTC day whose close is the entry: the first after signal_date (null: pending)"),
+            P("entry_hedge_price", "Perpetual (mark where published) or spot close at entry, USD per coin"),
+            P("entry_quarterly_price", "Quarterly close at entry, USD per coin"),
+            P("entry_dte", "Quarterly's days to expiry at entry"),
+            P("exit_date", "UTC day of the exit close (expiry day for a delivery; latest day while open)"),
+            P("exit_hedge_price", "Perpetual (or spot) price at exit, USD per coin; at a delivery the settlement price "
+              "times (1 + the perpetual premium at the last close)"),
+            P("exit_quarterly_price", "Quarterly close at exit (settlement price at a delivery), USD per coin"),
+            P("exit_reason", "convergence, stop, expiry (N days before), settlement (delivery), max_holding; open "
+              "(marked to the latest close) or pending (no entry yet)"),
+            P("days_held", "From the entry close to the exit, fractional days"),
+            P("funding_settlements", "Funding settlements of the perpetual between entry and exit"),
+            P("notional_usd", "Notional of each leg at entry, USD"),
+            P("spread_pnl", "Both legs' price P&L, in pnl_currency (USDT for linear contracts, the coin for inverse "
+              "ones)"),
+            P("funding_pnl", "Funding received (+) or paid (-) on the perpetual leg at its settlements, in "
+              "pnl_currency (USDT for linear contracts, the coin for inverse ones)"),
+            P("fees", "Fees on both legs at entry and exit (per venue, from the settings), in pnl_currency "
+              "(USDT for linear contracts, the coin for inverse ones)"),
+            P("slippage", "Slippage against the close on both legs at entry and exit, in pnl_currency (USDT for "
+              "linear contracts, the coin for inverse ones)"),
+            P("net_pnl", "spread_pnl + funding_pnl - fees - slippage, in pnl_currency (USDT for linear contracts, "
+              "the coin for inverse ones)"),
+            P("margin_used", "Derivative legs' notional / leverage (a spot leg paid in full), in pnl_currency (USDT "
+              "for linear contracts, the coin for inverse ones)"),
+            P("return_on_margin", "net_pnl / margin_used, fraction (not annualised)"),
+            P("max_adverse_excursion", "Worst mark-to-market loss (spread P&L + funding so far) at a daily close while open, "
+              "positive, in pnl_currency (USDT for linear contracts, the coin for inverse ones)"),
+            P("mae_date", "UTC day of that worst close"),
+            P("liquidation_leverage", "Lowest leverage at which both legs in one cross-margined account would have been "
+              "liquidated on the worst day: 1 / (maintenance margin + MAE / gross notional)"),
+            P("liquidation_leverage_isolated", "The same for the worst single leg margined on its own: 1 / (maintenance margin + its "
+              "worst loss / its notional)"),
+            P("liquidated_at_leverage", "True when the settings' leverage is at or above liquidation_leverage"),
+        ),
+    ),
+    View(
+        "basis_trade_summary",
+        MARTS_BASIS_TRADE_SUMMARY,
+        "The trades per venue, code, signal year and P&L currency: hit rate, mean and median P&L, worst trade, "
+        "return on margin; compare each signal code with CARRY_BASELINE.",
+        day=None,
+        columns=(
+            P("venue", "Exchange id"),
+            P("code", "Signal code or CARRY_BASELINE"),
+            P("year", "Year of the signal day"),
+            P("pnl_currency", "Currency of the P&L columns: USDT or the coin"),
+            P("trades", "Closed trades"),
+            P("open_trades", "Trades still open or pending (not in the statistics)"),
+            P("hit_rate", "Share of closed trades with net_pnl > 0, fraction"),
+            P("mean_pnl", "Mean net_pnl, in pnl_currency (USDT for linear contracts, the coin for inverse ones)"),
+            P("median_pnl", "Median net_pnl, in pnl_currency (USDT for linear contracts, the coin for inverse ones)"),
+            P("total_pnl", "Sum of net_pnl, in pnl_currency (USDT for linear contracts, the coin for inverse ones)"),
+            P("worst_pnl", "Worst trade's net_pnl, in pnl_currency (USDT for linear contracts, the coin for inverse "
+              "ones)"),
+            P("worst_signal_date", "Signal day of the worst trade"),
+            P("mean_days_held", "Mean days held"),
+            P("return_on_margin_ann", "total_pnl / sum(margin_used * days_held / 365): return per unit of margin per year it "
+              "was tied up, fraction per year"),
+        ),
+    ),
 )
 ALL_TABLES = (*RAW_TABLES, *CORE_TABLES, *MARTS_TABLES)
 
@@ -335,9 +425,7 @@ def interface_sql() -> list[str]:
     return statements + PUBLICATION.create_sql()
 
 
-# The layout of the publish state is part of the fingerprint: a snapshot written with another layout is rebuilt.
-PUBLISH_STATE_LAYOUT = "days as text"
-INTERFACE_FINGERPRINT = hashlib.sha256("\n".join([*interface_sql(), PUBLISH_STATE_LAYOUT]).encode()).hexdigest()
+INTERFACE_FINGERPRINT = hashlib.sha256("\n".join(interface_sql()).encode()).hexdigest()
 
 
 def build_interface(con: duckdb.DuckDBPyConnection) -> None:
@@ -441,7 +529,7 @@ def _publish(source: Path, target: Path, full: bool) -> Published:
             snapshot.execute(f"CREATE TABLE {PUBLISH_STATE} (interface VARCHAR NOT NULL)")
             snapshot.execute(f"INSERT INTO {PUBLISH_STATE} VALUES (?)", [INTERFACE_FINGERPRINT])
             snapshot.execute(f"CREATE TABLE {DAY_FINGERPRINTS} "
-                             "(table_name VARCHAR NOT NULL, day VARCHAR NOT NULL, n BIGINT NOT NULL, h HUGEINT)")
+                             "(table_name VARCHAR NOT NULL, day DATE NOT NULL, n BIGINT NOT NULL, h HUGEINT)")
         snapshot.execute(f"ATTACH {_quote(str(source))} AS live (READ_ONLY)")
         changed = {spec.qualified: _synchronise(snapshot, spec) for spec in ALL_TABLES}
         rows = {spec.qualified: snapshot.execute(f"SELECT count(*) FROM {spec.qualified}").fetchone()[0]
@@ -455,7 +543,7 @@ def _publish(source: Path, target: Path, full: bool) -> Published:
                 os.link(earlier, file)  # the same bytes: nothing in its table changed
             else:
                 snapshot.execute(f"COPY (SELECT * FROM {view.qualified}) TO {_quote(str(file))} (FORMAT parquet)")
-            day = ident(view.day)
+            day = ident(view.day) if view.day else "NULL"
             snapshot.execute(
                 f"INSERT INTO {PUBLICATION.qualified} SELECT ?, count(*), CAST(min({day}) AS DATE), "
                 f"CAST(max({day}) AS DATE), ?, ? FROM {view.qualified}",
@@ -500,12 +588,12 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'live' AND schema_name = ? AND table_name = ?",
         [spec.schema, spec.name],
     ).fetchone()[0]
-    day = ident(spec.partition_column)
+    # A table rebuilt whole on every run (episodes, Table 1, trades, the alert log) is one unit: its
+    # partition column may not even be a date (the trade summary's year).
+    day = ident(spec.partition_column) if spec.partitioned else "DATE '1970-01-01'"
     columns = ", ".join(ident(c) for c in spec.column_names)
-    # Days are recorded as text: a table's partition column may be a date, a timestamp or a year (BIGINT).
-    day_text = f"CAST({day} AS VARCHAR)"
-    live = (f"SELECT {day_text} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} "
-            f"GROUP BY {day_text}" if live_exists else "SELECT NULL::VARCHAR AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
+    live = (f"SELECT {day} AS day, count(*) AS n, sum(hash({columns})) AS h FROM live.{spec.qualified} GROUP BY {day}"
+            if live_exists else "SELECT NULL::DATE AS day, 0::BIGINT AS n, NULL::HUGEINT AS h WHERE false")
     recorded = f"SELECT day, n, h FROM {DAY_FINGERPRINTS} WHERE table_name = {_quote(spec.qualified)}"
     snapshot.execute(
         f"CREATE OR REPLACE TEMP TABLE changed_days AS SELECT coalesce(l.day, r.day) AS day, l.n, l.h "
@@ -514,7 +602,7 @@ def _synchronise(snapshot: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     )
     count = snapshot.execute("SELECT count(*) FROM changed_days").fetchone()[0]
     if count:
-        in_changed = f"{day_text} IN (SELECT day FROM changed_days)"
+        in_changed = f"{day} IN (SELECT day FROM changed_days)" if spec.partitioned else "true"
         snapshot.execute(f"DELETE FROM {spec.qualified} WHERE {in_changed}")
         if live_exists:
             snapshot.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} "

@@ -22,7 +22,6 @@ Every threshold arrives as an argument (from AnomalySettings). Conventions:
 
 from __future__ import annotations
 
-import json
 import math
 
 import polars as pl
@@ -83,10 +82,8 @@ def zscores(returns: pl.DataFrame, horizon: int, window: int, min_obs: int) -> p
 
 def _finish(frame: pl.DataFrame, code: str, kind: str, calendar: str, evidence: list[str]) -> pl.DataFrame:
     """Common columns of a rule's firing rows, with the evidence also as one JSON object per row."""
-    as_json = pl.struct(evidence).map_elements(
-        lambda row: json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}, default=str),
-        return_dtype=pl.Utf8,
-    ) if frame.height else pl.lit(None, dtype=pl.Utf8)
+    fields = [pl.col(c).round(6) if frame.schema[c].is_float() else pl.col(c) for c in evidence]
+    as_json = pl.struct(fields).struct.json_encode() if frame.height else pl.lit(None, dtype=pl.Utf8)
     return frame.with_columns(
         code=pl.lit(code), kind=pl.lit(kind), calendar=pl.lit(calendar),
         implication=pl.lit(IMPLICATIONS[code]), evidence=as_json,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import logging
 import math
 import os
 import time
@@ -48,9 +47,8 @@ from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING
 from .base import SourceError
 from .calendars import QUARTERLY_MONTHS, quarterly_expiry
 from .funding_history import normalize_settlements
+from .retry import RetryPolicy, Transient, VenueBudget, call_with_retries, parse_retry_after
 from .routed import HistoryStats, ReconstructedInstrument, concat_frames, snapshots_from_bars
-
-log = logging.getLogger(__name__)
 
 VENUE = "binance"
 DAY_MS = 86_400_000
@@ -239,7 +237,8 @@ class ArchiveFiles:
 
     def __init__(self, location: str, cache_dir: str | os.PathLike | None = None, verify_checksums: bool = True,
                  timeout_seconds: float = 30.0, max_retries: int = 3, backoff_seconds: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep, stats: HistoryStats | None = None):
+                 venue_budget_seconds: float = 40.0, sleep: Callable[[float], None] = time.sleep,
+                 stats: HistoryStats | None = None):
         self.remote = location.startswith(("http://", "https://"))
         self.location = location.rstrip("/")
         if self.remote and cache_dir is None:
@@ -248,9 +247,9 @@ class ArchiveFiles:
             raise SourceError(f"binance archive: folder {location} does not exist (expected the archive's data/ tree)")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.verify_checksums = verify_checksums
-        self.timeout_seconds = timeout_seconds
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
+        self.policy = RetryPolicy(retries=max_retries, backoff_seconds=backoff_seconds,
+                                  timeout_seconds=timeout_seconds, venue_budget_seconds=venue_budget_seconds)
+        self.budget = VenueBudget("binance archive", venue_budget_seconds)
         self.sleep = sleep
         self.stats = stats if stats is not None else HistoryStats()
 
@@ -307,29 +306,26 @@ class ArchiveFiles:
         return data
 
     def _download(self, path: str) -> bytes | None:
+        """The file's bytes, or None when the archive answers 404; transient failures (429, 5xx, network)
+        are asked again under the one retry rule, within the archive's time budget."""
         url = f"{self.location}/{path}"
-        attempt = 0
-        while True:
+
+        def attempt(timeout: float) -> bytes | None:
             self.stats.requests += 1
             try:
-                with urllib.request.urlopen(url, timeout=self.timeout_seconds) as answer:
-                    body = answer.read()
-                if not path.endswith(".CHECKSUM"):
-                    self.stats.downloads += 1
-                return body
+                with urllib.request.urlopen(url, timeout=timeout) as answer:
+                    return answer.read()
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     return None
-                retry = exc.code == 429 or exc.code >= 500
-                reason = f"HTTP {exc.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                retry, reason = True, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-            if not retry or attempt >= self.max_retries:
-                raise SourceError(f"binance archive: downloading {url} failed after {attempt + 1} attempts: {reason}")
-            delay = min(self.backoff_seconds * 2**attempt, 60.0)
-            log.warning("binance archive: %s: %s; retry %d/%d in %.1fs", url, reason, attempt + 1, self.max_retries, delay)
-            self.sleep(delay)
-            attempt += 1
+                raise
+
+        body = call_with_retries(attempt, what=f"binance archive: downloading {url}", policy=self.policy,
+                                 budget=self.budget, classify=_transient_download,
+                                 describe=lambda exc: f"{type(exc).__name__}: {exc}"[:300], sleep=self.sleep)
+        if body is not None and not path.endswith(".CHECKSUM"):
+            self.stats.downloads += 1
+        return body
 
     def _unzip(self, path: str, body: bytes, checksum: bytes | None, shown: str) -> bytes:
         if self.verify_checksums:
@@ -350,6 +346,17 @@ class ArchiveFiles:
                 return archive.read(names[0])
         except zipfile.BadZipFile:
             raise SourceError(f"binance archive: {shown} is not a readable zip file") from None
+
+
+def _transient_download(exc: BaseException) -> Transient | None:
+    """Whether a failed download is worth asking again: rate limits, server errors, network failures."""
+    if isinstance(exc, urllib.error.HTTPError):
+        if exc.code in (408, 429) or exc.code >= 500:
+            return Transient(f"HTTP {exc.code}", parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None))
+        return None
+    if isinstance(exc, (urllib.error.URLError, TimeoutError, ConnectionError)):
+        return Transient(type(exc).__name__)
+    return None
 
 
 # -------------------------------------------------------------------------------------- the source
@@ -373,11 +380,13 @@ class BinanceArchiveSource:
     today: the current UTC day (which months are published)."""
 
     name = "binance_archive"
+    reads_by_month = True  # files are monthly and parsed once per run: asking month by month costs nothing
 
     def __init__(self, location: str, underlyings: Iterable[str] = ("BTC", "ETH"), margins: Iterable[str] = MARGINS,
                  cache_dir: str | os.PathLike | None = None, spot: str = "spot", verify_checksums: bool = True,
                  today: dt.date | None = None, timeout_seconds: float = 30.0, max_retries: int = 3,
-                 backoff_seconds: float = 1.0, sleep: Callable[[float], None] = time.sleep):
+                 backoff_seconds: float = 1.0, venue_budget_seconds: float = 40.0,
+                 sleep: Callable[[float], None] = time.sleep):
         self.margins = tuple(margins)
         unknown = [m for m in self.margins if m not in MARGINS]
         if unknown or spot not in ("spot", "index"):
@@ -388,7 +397,7 @@ class BinanceArchiveSource:
         self.today = today or dt.datetime.now(dt.timezone.utc).date()
         self.stats = HistoryStats()
         self.files = ArchiveFiles(location, cache_dir, verify_checksums, timeout_seconds, max_retries, backoff_seconds,
-                                  sleep, self.stats)
+                                  venue_budget_seconds, sleep, self.stats)
         self._parsed: dict[str, pl.DataFrame | None] = {}
 
     # -- what to read

@@ -55,20 +55,19 @@ class BinanceRestHistorySource:
 
     def __init__(self, underlyings: Iterable[str] = ("BTC", "ETH"), margins: Iterable[str] = MARGINS,
                  delivery_margins: Iterable[str] = ("um",), endpoint: str | None = None, max_retries: int = 5,
-                 backoff_seconds: float = 1.0, timeout_seconds: float = 30.0, environ: dict[str, str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 backoff_seconds: float = 1.0, timeout_seconds: float = 30.0, venue_budget_seconds: float = 40.0,
+                 environ: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep):
         self.underlyings = tuple(underlyings)
         self.margins = tuple(margins)
         self.delivery_margins = tuple(m for m in delivery_margins if m in self.margins)
         if any(m not in MARGINS for m in self.margins):
             raise SourceError(f"binance rest: margins must be among {MARGINS}, got {list(self.margins)}")
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
-        self.sleep = sleep
         self.stats = HistoryStats()
+        # The live source builds the ccxt instance and owns the retry rule and the venue's time budget.
         self.live = ExchangeSource((VENUE,), self.underlyings, endpoints={VENUE: endpoint} if endpoint else None,
                                    max_retries=max_retries, backoff_seconds=backoff_seconds,
-                                   timeout_seconds=timeout_seconds, environ=environ, sleep=sleep)
+                                   timeout_seconds=timeout_seconds, venue_budget_seconds=venue_budget_seconds,
+                                   environ=environ, sleep=sleep)
         self._continuous: dict[tuple[str, str, dt.date, dt.date], pl.DataFrame] = {}
         self._bars: dict[tuple[dt.date, dt.date], pl.DataFrame] = {}
 
@@ -195,25 +194,20 @@ class BinanceRestHistorySource:
         return [rows[ts] for ts in sorted(rows)]
 
     def _request(self, what: str, start: dt.date, end: dt.date, call: Callable[[], Any]) -> Any:
-        """One call, retried on network errors, 429 and 5xx; None when the symbol is refused."""
-        attempt = 0
-        while True:
+        """One call under the live source's retry rule (transient failures asked again within the venue's
+        budget); None when the venue refuses the symbol (an expired COIN-M contract)."""
+
+        def ask() -> Any:
             try:
                 return call()
             except ccxt.BadSymbol:
                 return None
-            except (ccxt.NetworkError, ccxt.BadResponse) as exc:
-                if attempt >= self.max_retries:
-                    raise SourceError(f"binance rest: {what} for {start} to {end - dt.timedelta(days=1)} failed after "
-                                      f"{attempt + 1} attempts: {type(exc).__name__}: {str(exc)[:300]}") from None
-                self.sleep(min(self.backoff_seconds * 2**attempt, 60.0))
-                attempt += 1
-            except ccxt.BaseError as exc:
+            except ccxt.ExchangeError as exc:
                 if "Invalid symbol" in str(exc):
                     return None
-                raise SourceError(f"binance rest: {what} for {start} to {end - dt.timedelta(days=1)} was refused: "
-                                  f"{type(exc).__name__}: {str(exc)[:300]}") from None
+                raise
 
+        return self.live.call(VENUE, "klines", what, _span(start, end), ask)
 
 def _frame(contract: BinanceContract, rows: list, where: str, price_type: str) -> pl.DataFrame:
     """raw.crypto_ohlcv rows of klines; the coin volume is column 7 on COIN-M, none for mark candles."""
@@ -234,6 +228,10 @@ def _frame(contract: BinanceContract, rows: list, where: str, price_type: str) -
                     "price_type": price_type, "open": prices[0], "high": prices[1], "low": prices[2],
                     "close": prices[3], "volume": volume})
     return pl.DataFrame(out, schema=RAW_CRYPTO_OHLCV.polars_schema)
+
+
+def _span(start: dt.date, end: dt.date) -> str:
+    return f"{start} to {end - dt.timedelta(days=1)}"
 
 
 def _ms(day: dt.date) -> int:

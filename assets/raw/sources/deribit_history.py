@@ -32,7 +32,7 @@ from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING
 from .base import SourceError
 from .binance_archive import CONTRACT_LIFE_DAYS, quarterly_expiries_between
 from .exchanges import ExchangeSource
-from .funding_history import deribit_settlements
+from .funding_history import normalize_settlements
 from .routed import HistoryStats, ReconstructedInstrument, concat_frames, snapshots_from_bars
 
 VENUE = "deribit"
@@ -67,16 +67,16 @@ class DeribitHistorySource:
 
     def __init__(self, underlyings: Iterable[str] = ("BTC", "ETH"), endpoint: str | None = None,
                  max_retries: int = 5, backoff_seconds: float = 1.0, timeout_seconds: float = 30.0,
-                 environ: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep):
+                 venue_budget_seconds: float = 40.0, environ: dict[str, str] | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
         self.underlyings = tuple(underlyings)
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
-        self.sleep = sleep
         self.stats = HistoryStats()
-        # The live source builds the ccxt instance (endpoint, timeouts, credentials, junk-body check).
+        # The live source builds the ccxt instance (endpoint, timeouts, credentials, junk-body check) and
+        # owns the retry rule and the venue's time budget.
         self._live = ExchangeSource((VENUE,), self.underlyings, endpoints={VENUE: endpoint} if endpoint else None,
                                     max_retries=max_retries, backoff_seconds=backoff_seconds,
-                                    timeout_seconds=timeout_seconds, environ=environ, sleep=sleep)
+                                    timeout_seconds=timeout_seconds, venue_budget_seconds=venue_budget_seconds,
+                                    environ=environ, sleep=sleep)
         self._index: dict[str, list] = {}
         self._bars: dict[tuple[dt.date, dt.date], pl.DataFrame] = {}
 
@@ -127,9 +127,13 @@ class DeribitHistorySource:
                         records[row["timestamp"]] = row
                 page_start = page_end
             if records:
-                frame = pl.DataFrame([{"timestamp": ts, "interest_1h": float(r["interest_1h"])}
-                                      for ts, r in sorted(records.items())])
-                frames.append(deribit_settlements(frame, deribit_instrument(coin, "perp").symbol))
+                # Deribit settles every hour; interest_1h is the hour's rate (interest_8h would overstate it 8x).
+                frame = pl.DataFrame(
+                    [{"funding_ts": dt.datetime.fromtimestamp(ts / 1000, dt.timezone.utc).replace(tzinfo=None),
+                      "rate": float(r["interest_1h"])} for ts, r in sorted(records.items())],
+                    schema={"funding_ts": pl.Datetime("us"), "rate": pl.Float64})
+                frames.append(normalize_settlements(frame, VENUE, deribit_instrument(coin, "perp").symbol,
+                                                    declared_hours=1.0))
         return concat_frames(frames, RAW_FUNDING.polars_schema, ["date", "venue", "symbol", "funding_ts"])
 
     # ------------------------------------------------------------------------------------ reading
@@ -194,22 +198,14 @@ class DeribitHistorySource:
         return pl.DataFrame(rows, schema=RAW_CRYPTO_OHLCV.polars_schema)
 
     def _call(self, what: str, since: int, until: int, call: Callable[[], Any]) -> Any:
-        attempt = 0
-        span = f"{_day(since)} to {_day(until - 1)}"
-        while True:
-            self.stats.requests += 1
-            try:
-                return call()
-            except (ccxt.NetworkError, ccxt.BadResponse) as exc:
-                if attempt >= self.max_retries:
-                    raise SourceError(f"deribit history: {what} for {span} failed after {attempt + 1} attempts: "
-                                      f"{type(exc).__name__}: {str(exc)[:300]}") from None
-                self.sleep(min(self.backoff_seconds * 2**attempt, 60.0))
-                attempt += 1
-            except ccxt.BaseError as exc:
-                raise SourceError(f"deribit history: {what} for {span} was refused: {type(exc).__name__}: "
-                                  f"{str(exc)[:300]}") from None
+        """One request under the live source's retry rule, each attempt counted."""
 
+        def ask() -> Any:
+            self.stats.requests += 1
+            return call()
+
+        endpoint, name = what.rsplit(" ", 1)  # e.g. "chart data of", "BTC-30JUN23"
+        return self._live.call(VENUE, endpoint, name, f"{_day(since)} to {_day(until - 1)}", ask)
 
 def _result(answer: Any, name: str, kind: type) -> Any:
     result = answer.get("result") if isinstance(answer, dict) else None

@@ -172,7 +172,7 @@ class ExchangeSource:
             self._exchanges[venue] = exchange
         return self._exchanges[venue]
 
-    def _call(self, venue: str, what: str, symbol: str, span: str, method: Callable[[], Any]) -> Any:
+    def call(self, venue: str, what: str, symbol: str, span: str, method: Callable[[], Any]) -> Any:
         """One ccxt call (with the checks of its answer) under the retry rule; a clear SourceError after."""
         exchange = self.exchange(venue)
 
@@ -249,7 +249,7 @@ class ExchangeSource:
                 self._check_market_lists(venue, span, markets)
                 return markets
 
-            markets = self._call(venue, "load_markets", "(all markets)", span, load)
+            markets = self.call(venue, "load_markets", "(all markets)", span, load)
             instruments = [self._instrument(venue, m) for m in markets.values() if self._wanted(m)]
             spots = {}
             for inst in sorted((i for i in instruments if i.kind == "spot"), key=lambda i: SPOT_QUOTES.index(i.quote)):
@@ -357,7 +357,7 @@ class ExchangeSource:
                 return self._page_of_candles(profile.venue, what, inst.symbol, price, span, candles, since, until,
                                              must_reach)
 
-            rows.update(self._call(profile.venue, what, inst.symbol, span, fetch_page))
+            rows.update(self.call(profile.venue, what, inst.symbol, span, fetch_page))
             chunk_start = chunk_end
         if rows and len(rows) < (end - _day(min(rows))).days:
             got = {_day(ts) for ts in rows}
@@ -440,7 +440,7 @@ class ExchangeSource:
                 return {str(r.get("symbol")): float(r["fundingIntervalHours"]) for r in rows
                         if isinstance(r, dict) and r.get("fundingIntervalHours")}
 
-            self._declared_hours[profile.venue] = self._call(profile.venue, "fundingInfo", "(all USD-M perpetuals)",
+            self._declared_hours[profile.venue] = self.call(profile.venue, "fundingInfo", "(all USD-M perpetuals)",
                                                              "the current schedule", ask)
         return self._declared_hours[profile.venue].get(inst.venue_id)
 
@@ -467,7 +467,7 @@ class ExchangeSource:
                         f"{got}, while the venue settles at least every {profile.usual_funding_hours:g} h")
                 return found
 
-            settlements.update(self._call(profile.venue, "fetch_funding_rate_history", inst.symbol, span,
+            settlements.update(self.call(profile.venue, "fetch_funding_rate_history", inst.symbol, span,
                                           fetch_window))
             chunk_start = chunk_end
         if not settlements:

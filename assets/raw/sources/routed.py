@@ -6,6 +6,13 @@ source for its part and concatenates the frames, so the raw assets see one sourc
 what it served (days, contracts, rows) and what the source reports about itself (requests, files read,
 files downloaded, files missing), for a progress display and the summary of a replay.
 
+Progress: after each part it asks a source for, the routed source logs one line on the `PROGRESS` logger
+(`assets.raw.sources.routed.progress`, level INFO) with the routed source itself in the record
+(`record.routed_source`), so a command that runs the pipeline can print progress as it goes and the
+closing summary afterwards without reaching into the Dagster resources. A source that reads month by month
+at no extra cost (`reads_by_month = True`: one archive file per month) is asked one month at a time, so
+the progress moves monthly; the others are asked for their whole part at once (fewest requests).
+
 What every history source shares also lives here:
 - `HistoryStats`: the counters a history source keeps while it reads.
 - `ReconstructedInstrument` and `snapshots_from_bars`: the instrument snapshot of a past day rebuilt from
@@ -16,6 +23,7 @@ What every history source shares also lives here:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -24,6 +32,8 @@ import polars as pl
 from warehouse.schemas import RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_INSTRUMENTS
 
 from .base import CryptoSource, SourceError
+
+PROGRESS = logging.getLogger(__name__ + ".progress")
 
 
 @dataclass
@@ -101,6 +111,7 @@ class CombinedCryptoSource:
             raise SourceError("combined source: no sources given")
         self.sources = tuple(sources)
         self.name = "+".join(s.name for s in self.sources)
+        self.reads_by_month = all(getattr(s, "reads_by_month", False) for s in self.sources)
 
     def _each(self, method: str, start: dt.date, end: dt.date) -> pl.DataFrame:
         schema, order, _ = _TABLES[method]
@@ -186,15 +197,21 @@ class RoutedCryptoSource:
             if part is None:
                 continue
             covered += (part[1] - part[0]).days
-            frame = getattr(route.source, method)(*part)
-            outside = frame.filter((pl.col(date_column) < part[0]) | (pl.col(date_column) >= part[1]))
-            if outside.height:
-                raise SourceError(f"{route.source.name}: {method} for {part[0]} to {part[1]} returned "
-                                  f"{outside.height} rows outside those days, first on {outside[date_column][0]}")
-            summary.days.update(frame[date_column].unique().to_list())
-            summary.contracts.update(frame.select("venue", "symbol").unique().iter_rows())
-            summary.rows[method] = summary.rows.get(method, 0) + frame.height
-            frames.append(frame)
+            pieces = _months_of(*part) if getattr(route.source, "reads_by_month", False) else [part]
+            for piece in pieces:
+                frame = getattr(route.source, method)(*piece)
+                outside = frame.filter((pl.col(date_column) < piece[0]) | (pl.col(date_column) >= piece[1]))
+                if outside.height:
+                    raise SourceError(f"{route.source.name}: {method} for {piece[0]} to {piece[1]} returned "
+                                      f"{outside.height} rows outside those days, first on {outside[date_column][0]}")
+                summary.days.update(frame[date_column].unique().to_list())
+                summary.contracts.update(frame.select("venue", "symbol").unique().iter_rows())
+                summary.rows[method] = summary.rows.get(method, 0) + frame.height
+                frames.append(frame)
+                stats = getattr(route.source, "stats", None)
+                PROGRESS.info("%s %s to %s: %s", method, piece[0], piece[1] - dt.timedelta(days=1),
+                              summary.line(stats if isinstance(stats, HistoryStats) else None),
+                              extra={"routed_source": self})
         if covered < (end - start).days:
             missing = [d for d in _days(start, end) if not any(r.part(d, d + dt.timedelta(days=1)) for r in self.routes)]
             raise SourceError(f"routed source: no route serves {_ranges(missing)} ({len(missing)} days); "
@@ -229,6 +246,16 @@ class RoutedCryptoSource:
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+def _months_of(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """[start, end) cut at the first of each month."""
+    pieces = []
+    while start < end:
+        following = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        pieces.append((start, min(end, following)))
+        start = following
+    return pieces
 
 
 def _ranges(days: list[dt.date]) -> str:
