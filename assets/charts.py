@@ -21,6 +21,28 @@ TABLE_1_PAIRS = ("btc_perp~btc_quarterly", "btc~gold", "btc~nasdaq")
 alt.data_transformers.disable_max_rows()
 
 
+def warm_up_band(first: dt.date | None, ready: dt.date | None) -> alt.Chart | None:
+    """A grey band over the warm-up, the days before `ready` when the baselines the rules compare with are
+    still incomplete (nothing that needs one can fire there); None when there is no warm-up in view."""
+    if first is None or (ready is not None and ready <= first):
+        return None
+    end = ready or first
+    band = pl.DataFrame({"start": [first], "end": [end], "label": ["warm-up: no baseline yet"]})
+    return alt.Chart(band).mark_rect(color="#999", opacity=0.15).encode(
+        x="start:T", x2="end:T", tooltip=["label:N", "start:T", "end:T"])
+
+
+def first_with(frame: pl.DataFrame, column: str) -> dt.date | None:
+    """The first date on which `column` has a value: where its baseline is complete."""
+    present = frame.filter(pl.col(column).is_not_null())
+    return present["date"].min() if present.height else None
+
+
+def _with_warm_up(chart, frame: pl.DataFrame, ready: dt.date | None):
+    band = warm_up_band(frame["date"].min() if frame.height else None, ready)
+    return chart if band is None else alt.layer(band, chart)
+
+
 def _subject(symbol: str) -> pl.Expr:
     return pl.col("venue") + " " + pl.col(symbol)
 
@@ -40,18 +62,20 @@ def premium_vs_basis(spread: pl.DataFrame) -> alt.VConcatChart:
         x=alt.X("date:T", title=None), y=alt.Y("gap_z:Q", title="gap z-score"), color="perpetual:N",
     ).properties(width=WIDTH, height=120, title="Gap z-score (divergence at |z| >= 3)")
     threshold = alt.Chart(pl.DataFrame({"z": [-3.0, 3.0]})).mark_rule(color="#c00", strokeDash=[4, 3]).encode(y="z:Q")
-    return alt.vconcat(lines, z + threshold)
+    ready = first_with(rows, "gap_z")
+    return alt.vconcat(_with_warm_up(lines, rows, ready), _with_warm_up(z + threshold, rows, ready))
 
 
 def funding_apr(funding: pl.DataFrame) -> alt.Chart:
     """Daily funding as an annual rate per venue and perpetual, with its 7-day mean."""
     rows = funding.with_columns(perpetual=_subject("symbol"))
-    return alt.Chart(rows).mark_line(strokeWidth=1.2).encode(
+    chart = alt.Chart(rows).mark_line(strokeWidth=1.2).encode(
         x=alt.X("date:T", title=None),
         y=alt.Y("apr_7d:Q", title="funding APR, 7-day mean", axis=alt.Axis(format="%")),
         color=alt.Color("perpetual:N", title="venue, perpetual"),
         tooltip=["date:T", "perpetual:N", alt.Tooltip("apr:Q", format=".1%"), alt.Tooltip("apr_7d:Q", format=".1%")],
     ).properties(width=WIDTH, height=260, title="Funding APR per venue")
+    return _with_warm_up(chart, rows, first_with(rows, "daily_rate_z"))
 
 
 def term_structure(basis: pl.DataFrame) -> alt.Chart:
@@ -79,8 +103,9 @@ def correlations(correlation: pl.DataFrame, pairs: tuple[str, ...] = TABLE_1_PAI
         row=alt.Row("pair:N", title=None), title="Short (30) vs baseline (180) correlation, Table 1 pairs")
 
 
-def episodes_on_price(btc: pl.DataFrame, episodes: pl.DataFrame) -> alt.LayerChart:
-    """BTC's close with the anomaly episodes shaded (context periods left out)."""
+def episodes_on_price(btc: pl.DataFrame, episodes: pl.DataFrame, ready: dt.date | None = None) -> alt.LayerChart:
+    """BTC's close with the anomaly episodes shaded (context periods left out), and the warm-up before
+    `ready` (the first day the return baselines are complete) in grey."""
     first, last = btc["date"].min(), btc["date"].max()
     shaded = episodes.filter((pl.col("kind") == "anomaly") & (pl.col("end") >= first) & (pl.col("start") <= last))
     shaded = shaded.with_columns(end_shown=pl.col("end") + dt.timedelta(days=1))
@@ -89,7 +114,9 @@ def episodes_on_price(btc: pl.DataFrame, episodes: pl.DataFrame) -> alt.LayerCha
     bands = alt.Chart(shaded).mark_rect(opacity=0.3).encode(
         x="start:T", x2="end_shown:T", color=alt.Color("code:N", title="anomaly", legend=alt.Legend(labelLimit=320)),
         tooltip=["code:N", "subject:N", "start:T", "end:T", alt.Tooltip("peak_severity:Q", format=".1f")])
-    return alt.layer(bands, price).properties(width=WIDTH, height=280, title="Anomaly episodes on the BTC price")
+    band = warm_up_band(first, ready) if ready is not None else None
+    layers = [band, bands, price] if band is not None else [bands, price]
+    return alt.layer(*layers).properties(width=WIDTH, height=280, title="Anomaly episodes on the BTC price")
 
 
 def cumulative_pnl(trades: pl.DataFrame) -> alt.Chart:
@@ -105,9 +132,10 @@ def cumulative_pnl(trades: pl.DataFrame) -> alt.Chart:
 
 
 def png(chart: alt.TopLevelMixin) -> bytes:
-    return vl_convert.vegalite_to_png(chart.to_json(), scale=1.5)
+    # Legend labels and titles whole (Vega cuts them at 160 px by default: "binance BTC/USDT:USDT-2…").
+    return vl_convert.vegalite_to_png(chart.configure_legend(labelLimit=0, titleLimit=0).to_json(), scale=1.5)
 
 
-def markdown_image(chart: alt.TopLevelMixin, alt_text: str) -> str:
-    """The chart as a Markdown image (an inline PNG): what Dagster shows in a materialisation's metadata."""
-    return f"![{alt_text}](data:image/png;base64,{base64.b64encode(png(chart)).decode()})"
+def markdown_png(image: bytes, alt_text: str) -> str:
+    """A PNG as a Markdown image with the picture inline (a data URI)."""
+    return f"![{alt_text}](data:image/png;base64,{base64.b64encode(image).decode()})"

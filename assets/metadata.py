@@ -1,17 +1,20 @@
-"""What every asset shows in the Dagster UI: its table's columns with units, and per run the rows
-written, the dates covered and a small preview."""
+"""What every asset shows in the Dagster UI: its table's columns with units; per partition the rows written
+that day; per run (on the latest day's event) a preview of the latest day and, where there is one, a chart."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
+# Where the instance keeps captured logs, which its webserver serves: see _chart_markdown.
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
 from assets import charts
 from assets.reads import Reads
 from quality.checks import quality_check_specs
-from warehouse.formatting import markdown_table
 from warehouse.schemas import TableSpec
 
 _TYPE_NAMES = {"DATE": "date", "TIMESTAMP": "timestamp (UTC)", "VARCHAR": "string", "DOUBLE": "float",
@@ -51,20 +54,55 @@ def table_asset(layer: str, spec: TableSpec, description: str, settings, partiti
     )
 
 
-def materialization(spec: TableSpec, frame: pl.DataFrame, start: dt.date, end: dt.date, **extra) -> dg.MaterializeResult:
-    """MaterializeResult for a window [start, end) just written to `spec`."""
+# Charts kept per asset in the Dagster home (the latest runs'); older materialisations say so instead of an image.
+CHART_RUNS_KEPT = 3
+PREVIEW_ROWS = 5
+PREVIEW_TEXT_CHARS = 60
+_PREVIEW_TYPES = {pl.Int64: "int", pl.Int32: "int", pl.Float64: "float", pl.Boolean: "bool"}
+
+
+def materialization(context: dg.AssetExecutionContext, spec: TableSpec, frame: pl.DataFrame, start: dt.date,
+                    end: dt.date, check_results=(), **latest) -> dg.MaterializeResult:
+    """The materialisation of a window [start, end) just written to `spec`, recorded so that run history stays
+    small: each partition's event carries only its own row count and day; the latest day's event also carries
+    the run's window, the preview of that day's rows and `latest` (the chart, the source). Nothing is repeated
+    on every partition of a long backfill."""
+    column = pl.col(spec.partition_column).cast(pl.Date)
+    counts = dict(frame.group_by(column.alias("day")).len().iter_rows()) if frame.height else {}
+    keys = context.partition_keys
+    for key in keys:
+        day = dt.date.fromisoformat(key)
+        metadata = {"dagster/row_count": counts.get(day, 0), "date": key}
+        if key == keys[-1]:
+            shown = frame.filter(column == day) if counts.get(day) else frame.filter(column == column.max())
+            metadata |= {"window": f"{start} to {end - dt.timedelta(days=1)}", "preview": table_preview(shown), **latest}
+        context.add_asset_metadata(metadata, partition_key=key)
+    return dg.MaterializeResult(check_results=list(check_results))
+
+
+def whole_table_metadata(spec: TableSpec, frame: pl.DataFrame) -> dict:
+    """Metadata of a whole (unpartitioned) table: its latest rows as a native table."""
     column = spec.partition_column
-    covered = (
-        f"{frame[column].min()} to {frame[column].max()}" if frame.height else "no rows (no trading in the window)"
-    )
-    metadata = {
-        "dagster/row_count": frame.height,
-        "window": f"{start} to {end - dt.timedelta(days=1)}",
-        "dates_covered": covered,
-        "preview": dg.MetadataValue.md(markdown_table(frame)),
-        **extra,
-    }
-    return dg.MaterializeResult(metadata=metadata)
+    latest = frame.sort(column, nulls_last=False).tail(PREVIEW_ROWS) if frame.height else frame
+    return {"preview": table_preview(latest)}
+
+
+def table_preview(frame: pl.DataFrame) -> dg.TableMetadataValue:
+    """Up to PREVIEW_ROWS rows as Dagster table metadata (shown inline on the asset page); long texts cut."""
+    head = frame.head(PREVIEW_ROWS)
+    columns = [dg.TableColumn(name, _PREVIEW_TYPES.get(dtype, "string")) for name, dtype in head.schema.items()]
+    records = [dg.TableRecord({name: _preview_value(value) for name, value in row.items()})
+               for row in head.iter_rows(named=True)]
+    return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
+
+
+def _preview_value(value):
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return round(value, 6)
+    text = str(value)
+    return text if len(text) <= PREVIEW_TEXT_CHARS else text[:PREVIEW_TEXT_CHARS - 1] + "…"
 
 
 def window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -74,12 +112,35 @@ def window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
 
 
 def chart_metadata(context, build, frame: pl.DataFrame, *args, title: str) -> dict:
-    """{"chart": the chart as an inline image} for a materialisation; nothing for an empty frame. A chart
+    """{"chart": the chart as a Markdown image} for a materialisation; nothing for an empty frame. A chart
     that cannot be drawn is logged and noted, never a reason to lose the run's data."""
     if frame.height == 0:
         return {}
     try:
-        return {"chart": dg.MetadataValue.md(charts.markdown_image(build(frame, *args), title))}
+        chart = build(frame, *args)
+        image = charts.png(chart)
     except Exception as exc:  # noqa: BLE001 - a presentation failure must not fail the table
         context.log.warning(f"chart '{title}' could not be drawn: {type(exc).__name__}: {exc}")
         return {"chart": f"could not be drawn: {type(exc).__name__}"}
+    return {"chart": dg.MetadataValue.md(_chart_markdown(context, image, chart.to_json(indent=None), title))}
+
+
+def _chart_markdown(context, image: bytes, spec_json: str, title: str) -> str:
+    """A short Markdown image that the asset page shows inline. Dagster's UI expands a Markdown value in place
+    only below 1,000 characters (a larger one hides behind [Show Markdown]), and an inline PNG would be copied
+    into the run history: the image is written once per run beside the instance's captured logs instead, which
+    the webserver serves under /logs/<namespace>/<name>/<extension>, with its Vega-Lite spec (the chart's data)
+    as .json. An instance without local captured logs (an ephemeral one, in tests) gets the inline image."""
+    manager = context.instance.compute_log_manager
+    if not isinstance(manager, LocalComputeLogManager):
+        return charts.markdown_png(image, title)
+    log_key = ["charts", context.asset_key.to_python_identifier(), context.run_id]
+    path = Path(manager.get_captured_local_path(log_key, "png"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(image)
+    path.with_suffix(".json").write_text(spec_json)
+    kept = sorted(path.parent.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in kept[CHART_RUNS_KEPT:]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)
+    return f"![{title}](/logs/{'/'.join(log_key)}/png)"

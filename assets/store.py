@@ -7,10 +7,9 @@ import polars as pl
 
 from quality.checks import check_results
 from quality.gate import validate_window
-from warehouse.formatting import markdown_table
 from warehouse.schemas import TableSpec
 
-from .metadata import materialization, window
+from .metadata import materialization, whole_table_metadata, window
 
 
 def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpec, frame: pl.DataFrame,
@@ -27,8 +26,7 @@ def store(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpe
     results = yield from _gate(spec, frame, history, settings, start, end, source)
     rows = warehouse.warehouse.replace_window(spec, frame, start, end, source=source)
     context.log.info(f"{spec.qualified}: replaced {start} to {end} with {rows} rows from {source}")
-    result = materialization(spec, frame, start, end, source=source, **extra)
-    yield dg.MaterializeResult(metadata=result.metadata, check_results=results)
+    yield materialization(context, spec, frame, start, end, check_results=results, source=source, **extra)
 
 
 def store_all(context: dg.AssetExecutionContext, warehouse, settings, spec: TableSpec, frame: pl.DataFrame,
@@ -42,16 +40,15 @@ def store_all(context: dg.AssetExecutionContext, warehouse, settings, spec: Tabl
     results = yield from _gate(spec, frame, None, settings, start, end, source)
     rows = warehouse.warehouse.replace_all(spec, frame, source=source)
     context.log.info(f"{spec.qualified}: rebuilt with {rows} rows from {source}")
-    yield dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            f"{column}_covered": f"{first} to {last}" if frame.height else "no rows",
-            "preview": dg.MetadataValue.md(markdown_table(frame, 10)),
-            "source": source,
-            **extra,
-        },
-        check_results=results,
-    )
+    # Recorded on the materialisation only (metadata on the result would be copied into the step's output too).
+    context.add_asset_metadata({
+        "dagster/row_count": rows,
+        f"{column}_covered": f"{first} to {last}" if frame.height else "no rows",
+        **whole_table_metadata(spec, frame),
+        "source": source,
+        **extra,
+    })
+    yield dg.MaterializeResult(check_results=results)
 
 
 def _gate(spec, frame, history, settings, start, end, source):

@@ -1,10 +1,11 @@
 """Command line: `python -m pipelines.cli demo | materialize | replay | summary | evaluate`.
 
 `demo` materialises every asset for the 365 UTC days ending yesterday on the configured source (the
-sample market by default) as one run, then prints what landed. `materialize --start --end` does the
-same for any range; `replay --start --end` does it from the sources `history.routes` names (archive, history
-APIs, live venues), printing progress per source and what came from where and what is missing. Runs are
-recorded in $DAGSTER_HOME when it is set, so the UI shows them.
+sample market by default), after a warm-up that completes every baseline, as one run, then prints what
+landed and, on the sample market, which of its scripted episodes were found. `materialize --start --end` does
+the same for any range; `replay --start --end` does it from the sources `history.routes` names (archive,
+history APIs, live venues), printing progress per source and what came from where and what is missing. Runs
+are recorded in $DAGSTER_HOME, or in the project's `.dagster/` when it is not set, so the UI shows them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import datetime as dt
 import sys
 import time
 
+from pipelines.demo import demo_findings, demo_range, warm_up_days
 from pipelines.evaluation import print_evaluation
 from pipelines.replay import replay
 from pipelines.run import materialize_range
+from pipelines.run_holes import run_holes
 from pipelines.settings import SettingsError, load_settings
 from pipelines.summary import anomaly_report, table_counts
 from warehouse.serving import published_dir
@@ -37,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="materialise the 365 days ending yesterday and print a summary")
-    demo.add_argument("--days", type=int, default=365)
+    demo = sub.add_parser("demo", help="materialise a warm-up and the 365 days ending yesterday, print what it found")
+    demo.add_argument("--days", type=int, default=365, help="days displayed after the warm-up")
     run = sub.add_parser("materialize", help="materialise [start, end] as one run")
     run.add_argument("--start", type=_parse_date, required=True)
     run.add_argument("--end", type=_parse_date, default=None, help="default: yesterday")
@@ -66,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             print(table_counts(published))
             return 0
         if args.command == "demo":
-            end = yesterday()
-            start = end - dt.timedelta(days=args.days - 1)
+            start, displayed, end = demo_range(yesterday(), warm_up_days(settings), args.days)
         else:
             start, end = args.start, args.end or yesterday()
         began = time.perf_counter()
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Materialised {start} to {end} on source '{settings.source}' "
           f"in {elapsed:.1f} s: {'success' if result.success else 'FAILED'}")
     print(table_counts(published))
+    print(run_holes(result), end="")
     if not result.success:
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {event.step_key}: {event.event_specific_data.error.message.strip()}")
         return 1
     print(anomaly_report(published))
+    if args.command == "demo":
+        print(demo_findings(published, settings, start, displayed, end))
     return 0
 
 

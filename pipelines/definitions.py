@@ -13,7 +13,9 @@ from assets.marts.assets import build_mart_assets
 from assets.raw.assets import build_raw_assets
 from pipelines.jobs import build_daily_job, build_daily_schedule
 from pipelines.resources import build_resources
+from pipelines.retry_sensor import build_retry_sensor
 from pipelines.sensors import build_missed_days_sensor
+from pipelines.history import first_partition
 from pipelines.settings import Settings, load_settings
 
 # Single-run backfills (BackfillPolicy) are flagged beta by Dagster; they are a deliberate choice here,
@@ -22,19 +24,21 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
-    """One partition per UTC day from the first day of history in the settings."""
-    return dg.DailyPartitionsDefinition(start_date=settings.history_start.isoformat(), timezone="UTC", fmt="%Y-%m-%d")
+    """One partition per UTC day from the first day of history (see first_partition)."""
+    return dg.DailyPartitionsDefinition(start_date=first_partition(settings).isoformat(), timezone="UTC", fmt="%Y-%m-%d")
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
     job = build_daily_job()
+    assets = [*build_raw_assets(settings, partitions), *build_core_assets(settings, partitions),
+              *build_mart_assets(settings, partitions)]
     return dg.Definitions(
-        assets=[*build_raw_assets(settings, partitions), *build_core_assets(settings, partitions),
-                *build_mart_assets(settings, partitions)],
+        assets=assets,
         jobs=[job],
         schedules=[build_daily_schedule(job)],
-        sensors=[build_missed_days_sensor(job, settings.warehouse_path)],
+        sensors=[build_missed_days_sensor(job, settings.warehouse_path),
+                 build_retry_sensor(job, settings.warehouse_path, settings.coverage, assets)],
         resources=build_resources(settings),
         # One process writes the DuckDB file at a time: steps run one after another in the run's process.
         executor=dg.in_process_executor,

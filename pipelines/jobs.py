@@ -23,6 +23,8 @@ def build_daily_schedule(job) -> dg.ScheduleDefinition:
         hour_of_day=0,
         minute_of_hour=30,
         name="daily_market_schedule",
+        # On from the start: a machine left running `make ui` gets every night's data (pause it in the UI).
+        default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Every day at 00:30 UTC, after the 00:00 funding settlement: materialise the UTC day that just "
         "closed.",
     )

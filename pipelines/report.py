@@ -21,8 +21,9 @@ import duckdb
 import polars as pl
 
 from assets import charts
+from assets.marts import rules
 
-from pipelines.settings import SettingsError, load_settings
+from pipelines.settings import AnomalySettings, SettingsError, load_settings
 from warehouse.serving import connect_published, published_database
 
 
@@ -33,10 +34,17 @@ class Figure:
     png: bytes | None  # None: no rows to draw
 
 
-def figures(con: duckdb.DuckDBPyConnection, days: int = 365) -> list[Figure]:
+def warm_up_end(con: duckdb.DuckDBPyConnection, anomaly) -> dt.date | None:
+    """The first day with complete baselines (see rules.baselines_complete_from)."""
+    returns = con.execute("SELECT * FROM core.returns_daily WHERE series = 'BTC' AND calendar = 'traditional'").pl()
+    return rules.baselines_complete_from(returns, anomaly)
+
+
+def figures(con: duckdb.DuckDBPyConnection, days: int = 365, anomaly=None) -> list[Figure]:
     """Every chart of the product, drawn from the last `days` days of the warehouse behind `con`."""
     last = con.execute("SELECT max(date) FROM core.returns_daily").fetchone()[0]
     since = (last or dt.date.today()) - dt.timedelta(days=days)
+    anomaly = anomaly or AnomalySettings()
 
     def rows(sql: str) -> pl.DataFrame:
         return con.execute(sql, [since]).pl()
@@ -55,12 +63,13 @@ def figures(con: duckdb.DuckDBPyConnection, days: int = 365) -> list[Figure]:
         ("term_structure", "Basis term structure on the latest day", basis, lambda: charts.term_structure(basis)),
         ("correlations", "Short vs baseline correlation for each Table 1 pair", correlation,
          lambda: charts.correlations(correlation)),
-        ("episodes", "Anomaly episodes shaded on the BTC price", btc, lambda: charts.episodes_on_price(btc, episodes)),
+        ("episodes", "Anomaly episodes shaded on the BTC price", btc,
+         lambda: charts.episodes_on_price(btc, episodes, warm_up_end(con, anomaly))),
     ]
     return [Figure(key, title, charts.png(build()) if frame.height else None) for key, title, frame, build in plan]
 
 
-def render(con: duckdb.DuckDBPyConnection, days: int = 365) -> str:
+def render(con: duckdb.DuckDBPyConnection, days: int = 365, anomaly=None) -> str:
     status = con.execute("SELECT asset_pair, typical_correlation, typical_label, current_correlation, current_label, "
                          "condition, active, active_since, implication FROM marts.anomaly_status ORDER BY row").pl()
     published = con.execute("SELECT max(published_at) FROM bi.publication").fetchone()[0] if _has_publication(con) else None
@@ -71,9 +80,10 @@ def render(con: duckdb.DuckDBPyConnection, days: int = 365) -> str:
         "img{max-width:100%}.active{background:#fdd}</style></head><body>",
         "<h1>Inverse correlation anomaly report</h1>",
         f"<p>Warehouse published {html.escape(str(published or 'unknown'))}; charts cover the last {days} days.</p>",
+        f"<p class='warm-up'>{html.escape(_warm_up_sentence(warm_up_end(con, anomaly or AnomalySettings())))}</p>",
         "<h2>Table 1, live</h2>", _table(status),
     ]
-    for figure in figures(con, days):
+    for figure in figures(con, days, anomaly):
         parts.append(f"<h2>{html.escape(figure.title)}</h2>")
         if figure.png is None:
             parts.append(f"<p class='empty' data-chart='{figure.key}'>No rows to draw yet.</p>")
@@ -83,6 +93,14 @@ def render(con: duckdb.DuckDBPyConnection, days: int = 365) -> str:
                          f"src='data:image/png;base64,{encoded}'>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _warm_up_sentence(ready: dt.date | None) -> str:
+    if ready is None:
+        return ("Warm-up: the stored history is still too short for the 180-observation baselines; rules that "
+                "compare with a baseline cannot fire yet.")
+    return (f"Baselines complete from {ready}. The days before it are the warm-up (grey on the charts): rules "
+            "that compare with a baseline could not fire there.")
 
 
 def _has_publication(con) -> bool:
@@ -105,8 +123,10 @@ def _fmt(value) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def main(argv: list[str] | None = None, database: str | Path | None = None, out: str | Path | None = None) -> int:
-    """The command line; `database` and `out` are the defaults of --database and --out."""
+def main(argv: list[str] | None = None, database: str | Path | None = None, out: str | Path | None = None,
+         anomaly=None) -> int:
+    """The command line; `database` and `out` are the defaults of --database and --out; `anomaly` the rules'
+    settings (default: the defaults)."""
     parser = argparse.ArgumentParser(description="Write the HTML report of the published warehouse.")
     parser.add_argument("--database", default=database, required=database is None)
     parser.add_argument("--out", default=out, required=out is None)
@@ -118,7 +138,7 @@ def main(argv: list[str] | None = None, database: str | Path | None = None, out:
         print(str(exc), file=sys.stderr)
         return 2
     with con:
-        page = render(con, args.days)
+        page = render(con, args.days, anomaly)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(page)
     print(f"wrote {args.out} ({len(page) // 1024} KiB)")
@@ -133,7 +153,7 @@ def main_with_settings(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return main(argv, database=published_database(settings.warehouse_path),
-                out=Path(settings.warehouse_path).parent / "report.html")
+                out=Path(settings.warehouse_path).parent / "report.html", anomaly=settings.anomaly)
 
 
 if __name__ == "__main__":

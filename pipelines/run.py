@@ -11,11 +11,12 @@ parts before it are complete, its own part is untouched, and nothing after it ra
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from pipelines.definitions import build_definitions
+from pipelines.history import first_partition
+from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import Settings, check_date_range, check_writable
 
@@ -40,9 +41,10 @@ def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance
     `max_days_per_run` days for a longer range. Returns the last run's result (the failed one, if any failed)."""
     check_date_range(start, end, settings.history_start)
     check_writable(settings.warehouse_path)
+    # Partitions from where the data starts, or from `start` when the run goes back further.
+    settings = settings.model_copy(update={"history_start": first_partition(settings, start)})
     job = build_definitions(settings).resolve_job_def(DAILY_JOB)
-    if instance is None:
-        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = instance or project_instance()  # recorded where the UI looks, never in a throwaway instance
     parts = run_parts(start, end, max_days_per_run)
     # Runs before the last build the daily partitions only; the whole-history marts would be rebuilt by the next.
     graph = job.asset_layer.asset_graph

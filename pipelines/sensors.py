@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
-import duckdb
-
-from warehouse.serving import published_dir
 
 from pipelines.jobs import RANGE_END_TAG, RANGE_START_TAG
 
@@ -21,24 +18,32 @@ def missing_days(last_stored: dt.date | None, today: dt.date) -> tuple[dt.date, 
     return last_stored + dt.timedelta(days=1), yesterday
 
 
+def last_materialized_day(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dt.date | None:
+    """The newest daily partition of `asset_key` that Dagster records as materialised."""
+    keys = instance.get_materialized_partitions(asset_key)
+    return max((dt.date.fromisoformat(k) for k in keys), default=None)
+
+
+# The last partitioned table of a run: a day counts as done once its anomalies were evaluated.
+CATCH_UP_ASSET = dg.AssetKey(["marts", "anomaly_daily"])
+
+
 def build_missed_days_sensor(job, warehouse_path: str) -> dg.SensorDefinition:
     @dg.sensor(
         job=job,
         minimum_interval_seconds=3600,
-        default_status=dg.DefaultSensorStatus.STOPPED,
-        description="Catch-up: once an hour, reads the last day of the published warehouse; when the schedule missed "
-        "two or more days (the machine was off), launches one run for every missing day up to yesterday. Reads only "
-        "the published copy, so it never waits on a running pipeline. Turn it on for unattended machines.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Catch-up: once an hour, reads Dagster's own partition status of marts/anomaly_daily; when the "
+        "schedule missed two or more days (the machine was off), launches one run for every missing day up to "
+        "yesterday. Never starts history on its own: with nothing materialised it waits for a first backfill.",
     )
     def missed_days_sensor(context: dg.SensorEvaluationContext):
-        database = published_dir(warehouse_path) / "warehouse.duckdb"
-        if not database.exists():
-            return dg.SkipReason(f"nothing published yet at {database}: run a first backfill (make demo)")
-        with duckdb.connect(str(database), read_only=True) as con:
-            last = con.execute("SELECT max(date) FROM raw.crypto_ohlcv").fetchone()[0]
+        last = last_materialized_day(context.instance, CATCH_UP_ASSET)
+        if last is None:
+            return dg.SkipReason("nothing materialised yet: run a first backfill (make demo)")
         gap = missing_days(last, dt.datetime.now(dt.timezone.utc).date())
         if gap is None:
-            return dg.SkipReason(f"up to date: last stored day {last}")
+            return dg.SkipReason(f"up to date: last materialised day {last}")
         start, end = gap
         return dg.RunRequest(
             run_key=f"catch-up {start}..{end}",

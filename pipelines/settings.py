@@ -154,6 +154,9 @@ class AnomalySettings(_Section):
     expiry_window_days: float = Field(7.0, gt=0, description="Days to expiry within which convergence is context.")
     funding_pressure_apr: float = Field(0.5, gt=0, description="abs(funding APR) beyond this is funding pressure.")
     funding_pressure_z: float = Field(3.0, gt=0, description="abs(funding z) beyond this is funding pressure.")
+    gap_std_floor: float = Field(0.0025, ge=0, description="Smallest std of the perp/quarterly gap (fraction of spot) "
+                                 "its z-score divides by: months of a near-constant gap must not make a small move a "
+                                 "z of 100.")
 
     @model_validator(mode="after")
     def _check_windows(self) -> "AnomalySettings":
@@ -385,11 +388,22 @@ class HistorySettings(_Section):
         return self
 
 
+class CoverageSettings(_Section):
+    """Holes in the raw data (raw.coverage_ledger) and how the retry sensor asks for them again."""
+
+    max_attempts: int = Field(5, ge=1, description="Runs that may ask for a hole's day before the sensor stops "
+                              "asking (the ledger's attempts column counts them).")
+    retry_after_minutes: float = Field(60.0, ge=0, description="Minutes since a hole's last attempt before the "
+                                       "sensor asks for its day again.")
+    lookback_days: int = Field(60, ge=1, description="Only holes this many days back or newer are retried.")
+
+
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
-    history_start: dt.date = Field(
-        dt.date(2019, 1, 1), description="First daily partition (UTC day)."
+    history_start: dt.date | None = Field(
+        None, description="First daily partition (UTC day). By default where the stored data starts (the first day of "
+        "the published warehouse), or 2019-01-01 before anything is stored; set it to backfill earlier days."
     )
     universe: UniverseSettings = UniverseSettings()
     basis: BasisSettings = BasisSettings()
@@ -402,6 +416,7 @@ class Settings(_Section):
     live: LiveSettings = LiveSettings()
     alerts: AlertSettings = AlertSettings()
     history: HistorySettings = HistorySettings()
+    coverage: CoverageSettings = CoverageSettings()
 
     @model_validator(mode="after")
     def _check_venues(self) -> "Settings":
@@ -498,11 +513,11 @@ def check_writable(db_path: str) -> Path:
     return path
 
 
-def check_date_range(start: dt.date, end: dt.date, history_start: dt.date) -> None:
+def check_date_range(start: dt.date, end: dt.date, history_start: dt.date | None) -> None:
     """A range is [start, end] inclusive in UTC days."""
     if start > end:
         raise SettingsError(f"start {start} is after end {end}; swap them")
-    if start < history_start:
+    if history_start is not None and start < history_start:
         raise SettingsError(
             f"start {start} is before the first partition {history_start}; raise start or lower history_start"
         )

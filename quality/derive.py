@@ -3,7 +3,9 @@ Pure polars, no I/O.
 
 - unit errors: a day-over-day close move beyond `bound` (log) that the next day reverses (the two moves
   cancel to within 20%), or a jump of about 100x either way (a quote switched between units and cents).
-  Both the spike and its reversal are flagged, so a daily run stops on whichever day it sees.
+  The bad day is the spike; the day that reverses it is the correct price coming back and is not flagged.
+  A daily run cannot see a spike until the next day: `revealed_spikes` finds the stored day the new one
+  reveals, so that it can be quarantined and asked for again.
 - trading days: whether a traditional row's date is an exchange session.
 - funding magnitude against the venue's own history: a rate stored in percent instead of a fraction is
   100x its neighbours although it can stay under the absolute cap (see `with_funding_history`).
@@ -24,7 +26,15 @@ HUNDREDFOLD = math.log(100.0)
 
 
 def unit_errors(frame: pl.DataFrame, by: list[str], bound: float) -> pl.Series:
-    """A boolean per row of `frame` (in its order): part of a unit error in its series."""
+    """A boolean per row of `frame` (in its order): a unit error in its series (the spike, or a 100x jump that
+    does not bring the price back from a spike)."""
+    return unit_error_flags(frame, by, bound)["unit_error"]
+
+
+def unit_error_flags(frame: pl.DataFrame, by: list[str], bound: float) -> pl.DataFrame:
+    """Per row of `frame` (in its order): `spike` (a move beyond `bound` that the next day reverses),
+    `reversal` (the move back from yesterday's spike), `hundredfold` (a jump of about 100x) and `unit_error`
+    (a spike, or a 100x jump that is not a reversal)."""
     ordered = frame.with_row_index("_row").sort(*by, "date")
     move = (pl.col("close") / pl.col("close").shift(1)).log().over(by)
     flagged = ordered.with_columns(move=move).with_columns(next_move=pl.col("move").shift(-1).over(by))
@@ -36,8 +46,20 @@ def unit_errors(frame: pl.DataFrame, by: list[str], bound: float) -> pl.Series:
     hundredfold = (pl.col("move").abs() - HUNDREDFOLD).abs() < 0.25
     flagged = flagged.with_columns(spike=spike.fill_null(False), hundredfold=hundredfold.fill_null(False))
     flagged = flagged.with_columns(reversal=pl.col("spike").shift(1).over(by).fill_null(False))
-    result = flagged.select("_row", unit_error=pl.col("spike") | pl.col("reversal") | pl.col("hundredfold")).sort("_row")
-    return result["unit_error"]
+    error = pl.col("spike") | (pl.col("hundredfold") & ~pl.col("reversal"))
+    return flagged.select("_row", "spike", "reversal", "hundredfold", unit_error=error).sort("_row").drop("_row")
+
+
+def revealed_spikes(rows: pl.DataFrame, history: pl.DataFrame, by: list[str], bound: float,
+                    start: dt.date) -> pl.DataFrame:
+    """The stored rows of `history` before `start` that `rows` (the new window) reveal as unit errors: a spike
+    whose reversal is in the window. Columns of `history`."""
+    combined = pl.concat([history.select(rows.columns), rows], how="vertical_relaxed").unique(
+        subset=[*by, "date"], keep="last", maintain_order=True
+    )
+    flags = pl.concat([combined, unit_error_flags(combined, by, bound)], how="horizontal")
+    before = history.filter(pl.col("date") < start).select(*by, "date")
+    return flags.filter(pl.col("unit_error") & (pl.col("date") < start)).join(before, on=[*by, "date"]).select(rows.columns)
 
 
 def with_unit_errors(rows: pl.DataFrame, history: pl.DataFrame, by: list[str], bound: float) -> pl.DataFrame:

@@ -44,6 +44,10 @@ class FailedExpectation:
     unexpected: int
     evaluated: int
     examples: list[dict]
+    # The frame of the suite it ran on ("rows", "coverage") and every row that failed it (None for an
+    # expectation on the whole table, such as its columns): what per-series quarantine keeps out.
+    frame: str = "rows"
+    offending: pl.DataFrame | None = None
 
 
 @dataclass
@@ -109,12 +113,15 @@ def _validate(suite: Suite, frames: Frames, settings: AnalyticsSettings) -> Qual
             tier = tier_of(config.severity)
             report.evaluated[tier] += 1
             if not outcome.success:
-                report.failures.append(_failure(config, tier, outcome.result or {}, frame))
+                report.failures.append(_failure(config, tier, outcome.result or {}, frame, frame_name))
     return report
 
 
-def _failure(config: ExpectationConfiguration, tier: Tier, details: dict, frame: pl.DataFrame) -> FailedExpectation:
-    indices = (details.get("unexpected_index_list") or [])[:EXAMPLES]
+def _failure(config: ExpectationConfiguration, tier: Tier, details: dict, frame: pl.DataFrame,
+             frame_name: str) -> FailedExpectation:
+    listed = details.get("unexpected_index_list")
+    every = [int(i) for i in listed or [] if str(i).isdigit()]
+    indices = every[:EXAMPLES]
     # A table-level expectation (columns, row count) names no rows: the whole window failed it.
     unexpected = details.get("unexpected_count")
     return FailedExpectation(
@@ -124,5 +131,7 @@ def _failure(config: ExpectationConfiguration, tier: Tier, details: dict, frame:
         why=(config.meta or {}).get("why"),
         unexpected=int(unexpected) if unexpected is not None else frame.height,
         evaluated=int(details.get("element_count") or frame.height),
-        examples=[frame.row(int(i), named=True) for i in indices if str(i).isdigit()],
+        examples=[frame.row(i, named=True) for i in indices],
+        frame=frame_name,
+        offending=frame[every] if listed is not None else None,
     )

@@ -1,6 +1,7 @@
 """Each anomaly rule on small hand-built frames: fires at its threshold, stays quiet just below it."""
 
 import datetime as dt
+import json
 import math
 
 import polars as pl
@@ -50,8 +51,10 @@ def test_cross_asset_rules(z_btc, z_nasdaq, z_gold, gold_return, expected):
     if expected:
         row = fired.row(0, named=True)
         assert row["subject"] == "BTC" and row["kind"] == "anomaly" and row["calendar"] == "traditional"
-        assert row["severity"] == pytest.approx(max(abs(z_btc), abs(z_nasdaq)) if expected != ["FLIGHT_TO_SAFETY"]
-                                                else max(abs(z_btc), abs(z_nasdaq), abs(z_gold)))
+        raw = (max(abs(z_btc), abs(z_nasdaq)) if expected != ["FLIGHT_TO_SAFETY"]
+               else max(abs(z_btc), abs(z_nasdaq), abs(z_gold)))
+        assert json.loads(row["evidence"])["z"] == pytest.approx(raw)  # the raw z, kept as evidence
+        assert row["severity"] == pytest.approx(pl.select(rules.severity_of(pl.lit(raw))).item())
         assert '"z_btc"' in row["evidence"] and row["implication"]
 
 
@@ -136,7 +139,8 @@ def test_correlation_break_on_a_difference_of_half(short, base, fires):
     assert (fired.height == 1) is fires
     if fires:
         expected = abs(math.atanh(short) - math.atanh(base)) / math.sqrt(1 / 27 + 1 / 177)
-        assert fired["severity"][0] == pytest.approx(expected)
+        assert json.loads(fired["evidence"][0])["z"] == pytest.approx(expected, abs=1e-6)
+        assert fired["severity"][0] == pytest.approx(pl.select(rules.severity_of(pl.lit(expected))).item())
 
 
 @pytest.mark.parametrize("short, base, fires", [(-0.3, 0.3, True), (-0.29, 0.3, False), (-0.3, 0.29, False), (0.3, 0.9, False)])
@@ -191,7 +195,8 @@ def test_status_has_one_row_per_table_1_pair_and_says_since_when():
         dict(date=D, pair=p, corr_short=0.1, corr_baseline=0.5, label_short="weak", label_baseline="positive")
         for p in ("btc_perp~btc_quarterly", "btc~gold", "btc~nasdaq")
     ])
-    anomalies = pl.DataFrame([dict(date=D, code="CAPITAL_ROTATION", subject="BTC", severity=2.5)])
+    anomalies = pl.DataFrame([dict(date=D, code="CAPITAL_ROTATION", subject="BTC", calendar="traditional",
+                                   severity=2.5)])
     episode_table = pl.DataFrame([dict(code="CAPITAL_ROTATION", subject="BTC", start=D - dt.timedelta(days=3),
                                        end=D, open=True)])
     out = rules.status(correlations, anomalies, episode_table, D, 0.6, 0.3)
@@ -205,3 +210,67 @@ def test_status_has_one_row_per_table_1_pair_and_says_since_when():
 def test_every_rule_code_is_a_value_the_table_allows():
     allowed = next(c for c in MARTS_ANOMALY_DAILY.columns if c.name == "code").allowed_values
     assert set(allowed) == set(rules.IMPLICATIONS)
+
+
+TABLE_1_CORRELATIONS = pl.DataFrame([
+    dict(date=d, pair=p, corr_short=0.1, corr_baseline=0.5, label_short="weak", label_baseline="positive")
+    for p in ("btc_perp~btc_quarterly", "btc~gold", "btc~nasdaq") for d in (D, D + dt.timedelta(days=1))
+])
+
+
+def test_a_cross_asset_episode_stays_active_over_the_weekend():
+    friday, saturday, sunday = D, D + dt.timedelta(days=1), D + dt.timedelta(days=2)  # 2025-01-10 is a Friday
+    shock = pl.DataFrame([dict(date=friday, code="CRYPTO_SPECIFIC_SHOCK", subject="BTC", calendar="traditional",
+                               severity=3.0)])
+    episode_table = pl.DataFrame([dict(code="CRYPTO_SPECIFIC_SHOCK", subject="BTC", start=friday - dt.timedelta(days=1),
+                                       end=friday, open=True)])
+    trading = pl.Series([D - dt.timedelta(days=1), friday])  # no session on the weekend
+    crypto = pl.Series([friday, saturday, sunday])
+    for day in (friday, saturday, sunday):
+        latest = rules.latest_observations({"crypto": crypto, "traditional": trading}, day)
+        assert latest == {"crypto": day, "traditional": friday}
+        gold = rules.status(TABLE_1_CORRELATIONS, shock, episode_table, day, 0.6, 0.3, latest).row(1, named=True)
+        assert gold["active"] and gold["active_codes"] == "CRYPTO_SPECIFIC_SHOCK", day
+        assert gold["active_since"] == friday - dt.timedelta(days=1)
+    # The next session without a firing ends it: Monday's state is Monday's.
+    monday = D + dt.timedelta(days=3)
+    latest = rules.latest_observations({"crypto": crypto, "traditional": pl.Series([friday, monday])}, monday)
+    assert not rules.status(TABLE_1_CORRELATIONS, shock, episode_table.with_columns(open=False), monday, 0.6, 0.3,
+                            latest).row(1, named=True)["active"]
+
+
+def test_an_eth_divergence_is_not_the_btc_perpetual_vs_quarterly_row():
+    def divergence(symbol):
+        return pl.DataFrame([dict(date=D, code="PERP_QUARTERLY_DIVERGENCE", subject=f"sample_a:{symbol}",
+                                  calendar="crypto", severity=5.0)])
+
+    eth = divergence("ETH/USDT:USDT")
+    eth_episode = pl.DataFrame([dict(code="PERP_QUARTERLY_DIVERGENCE", subject="sample_a:ETH/USDT:USDT", start=D,
+                                     end=D, open=True)])
+    assert not rules.status(TABLE_1_CORRELATIONS, eth, eth_episode, D, 0.6, 0.3).row(0, named=True)["active"]
+    btc = rules.status(TABLE_1_CORRELATIONS, divergence("BTC/USD:BTC"), eth_episode, D, 0.6, 0.3).row(0, named=True)
+    assert btc["active"] and btc["active_since"] == D  # the ETH episode is not its start
+
+
+@pytest.mark.parametrize("subject, coin", [("sample_a:ETH/USDT:USDT", "ETH"), ("binance:BTC/USD:BTC-250328", "BTC"),
+                                           ("BTC", "BTC"), ("btc~gold", None)])
+def test_subject_underlying(subject, coin):
+    assert pl.select(rules.subject_underlying(pl.lit(subject))).item() == coin
+
+
+@pytest.mark.parametrize("z, severity", [(0.0, 0.0), (2.0, 1.34), (-3.0, 2.57), (4.0, 4.20), (5.0, 6.24),
+                                         (6.2, 9.25), (6.5, 10.0), (131.0, 10.0)])
+def test_severity_is_one_bounded_scale(z, severity):
+    assert pl.select(rules.severity_of(pl.lit(z))).item() == pytest.approx(severity, abs=0.01)
+
+
+def test_a_divergence_from_a_tiny_baseline_keeps_its_raw_z_as_evidence_and_a_bounded_severity():
+    spread = pl.DataFrame([dict(date=D, venue="v", perp_symbol="BTC/USDT:USDT", underlying="BTC", perp_premium=0.001,
+                                quarterly_basis=0.01, gap=-0.009, gap_vs_usual=-0.002, gap_z=-131.0, quarterly_dte=60.0)])
+    funding = pl.DataFrame(schema={"date": pl.Date, "venue": pl.Utf8, "symbol": pl.Utf8, "daily_rate": pl.Float64,
+                                   "apr": pl.Float64, "daily_rate_z": pl.Float64})
+    z = pl.DataFrame(schema={"calendar": pl.Utf8, "series": pl.Utf8, "date": pl.Date, "z_1": pl.Float64})
+    fired = rules.crypto_only(spread, funding, z, A)
+    row = fired.filter(pl.col("code") == "PERP_QUARTERLY_DIVERGENCE").row(0, named=True)
+    assert row["severity"] == rules.SEVERITY_MAX and row["gap_z"] == -131.0
+    assert json.loads(row["evidence"])["z"] == 131.0

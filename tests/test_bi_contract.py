@@ -85,6 +85,10 @@ EXPECTED = {
         ("median_pnl", "DOUBLE"), ("total_pnl", "DOUBLE"), ("worst_pnl", "DOUBLE"), ("worst_signal_date", "DATE"),
         ("mean_days_held", "DOUBLE"), ("return_on_margin_ann", "DOUBLE"),
     ],
+    "coverage_ledger": [
+        ("table", "VARCHAR"), ("subject", "VARCHAR"), ("date", "DATE"), ("status", "VARCHAR"), ("reason", "VARCHAR"),
+        ("first_seen", "TIMESTAMP"), ("last_attempt", "TIMESTAMP"), ("attempts", "BIGINT"),
+    ],
 }
 
 

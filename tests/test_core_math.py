@@ -154,14 +154,15 @@ def test_friday_to_monday_cross_asset_return_is_one_return():
     assert monday["log_return"] == pytest.approx(daily)
 
 
-def test_missing_close_gives_no_return_instead_of_a_forward_filled_zero():
+def test_a_missing_close_is_a_hole_that_the_next_return_spans_never_a_forward_filled_zero():
     closes = pl.DataFrame({
         "date": [D(2026, 1, 5), D(2026, 1, 7)], "series": ["gold"] * 2, "symbol": ["GC=F"] * 2, "close": [10.0, 11.0],
     })
     calendar = pl.Series([D(2026, 1, 5), D(2026, 1, 6), D(2026, 1, 7)])
     out = returns_on_calendar(closes, calendar, "traditional")
-    assert out["date"].to_list() == [D(2026, 1, 5), D(2026, 1, 7)]
-    assert out["log_return"].is_null().all()
+    assert out["date"].to_list() == [D(2026, 1, 5), D(2026, 1, 7)]  # no row, so no zero return, on the hole
+    spanning = out.row(1, named=True)
+    assert spanning["prev_date"] == D(2026, 1, 5) and spanning["log_return"] == pytest.approx(math.log(11 / 10))
 
 
 def test_continuous_quarterly_return_stays_within_one_contract_across_a_roll():
@@ -330,3 +331,26 @@ def test_returns_daily_crypto_calendar_is_every_utc_day_of_the_window():
     assert out["date"].to_list() == days[1:4]  # [first, end): the bars outside it are not returns
     assert out["prev_date"][0] is None and out["log_return"][0] is None  # no close before `first` is used
     assert set(out["series"].to_list()) == {"BTC"}  # no perpetual on the venue: no perp or quarterly series
+
+
+def test_a_near_constant_gap_is_judged_against_the_std_floor():
+    """Ten days of a gap that moves by 0.01% then a 1% move: without a floor a z near 30, with the
+    0.25% floor a z of about 4 (still a divergence at |z| >= 3, no longer one that flattens every chart)."""
+    days = [D(2026, 1, 1) + dt.timedelta(days=i) for i in range(11)]
+    premium = [0.0001 * (i % 2) for i in range(10)] + [0.01]
+    rows = []
+    for day, p in zip(days, premium):
+        rows += [dict(date=day, venue="v", underlying="BTC", symbol="BTC/USDT:USDT", kind="perp", price_type="mark",
+                      dte=None, basis=p, basis_ann_simple=None),
+                 dict(date=day, venue="v", underlying="BTC", symbol="BTC/USDT:USDT-260327", kind="future",
+                      price_type="last", dte=85.0 - (day - days[0]).days, basis=0.01, basis_ann_simple=0.04),
+                 dict(date=day, venue="v", underlying="BTC", symbol="BTC/USDT:USDT-260626", kind="future",
+                      price_type="last", dte=176.0 - (day - days[0]).days, basis=0.02, basis_ann_simple=0.04)]
+    basis = pl.DataFrame(rows)
+    funding = pl.DataFrame({"date": days, "venue": "v", "symbol": "BTC/USDT:USDT", "apr_7d": 0.1})
+    unfloored = perp_quarterly_spread(basis, funding, min_dte=7, window=10, min_fraction=0.8).sort("date")
+    floored = perp_quarterly_spread(basis, funding, min_dte=7, window=10, min_fraction=0.8, gap_std_floor=0.0025).sort("date")
+    assert abs(unfloored["gap_z"][-1]) > 20
+    assert floored["gap_z"][-1] == pytest.approx(unfloored["gap_vs_usual"][-1] / 0.0025)
+    assert 3 < floored["gap_z"][-1] < 5
+    assert floored["gap_vs_usual"].equals(unfloored["gap_vs_usual"])  # only the z-score changes

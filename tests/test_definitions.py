@@ -41,9 +41,9 @@ def test_daily_schedule_runs_after_the_midnight_funding_settlement_and_backfills
     assert sensor.job_name == "daily_market_job" and "missing day" in sensor.description
     graph = defs.resolve_asset_graph()
     partitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
-    # Everything but the whole-history marts (episodes, status) is daily-partitioned.
+    # Everything but the whole-history marts (episodes, status) and the coverage ledger is daily-partitioned.
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} - {k.to_user_string() for k in partitioned} == {
-        "marts/anomaly_episodes", "marts/anomaly_status", "marts/basis_trades", "marts/basis_trade_summary",
+        "raw/coverage_ledger", "marts/anomaly_episodes", "marts/anomaly_status", "marts/basis_trades", "marts/basis_trade_summary",
         "marts/alert_log", "marts/published_warehouse"}
     for key in partitioned:
         policy = graph.get(key).backfill_policy

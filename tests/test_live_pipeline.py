@@ -10,9 +10,11 @@ import yaml
 from fake_venues import Fault, Venues
 from fake_yahoo import YahooServer, sample_series
 from pipelines.run import materialize_range
+from pipelines.run_holes import run_holes
 from pipelines.settings import load_settings
 from pipelines.settings import Settings
 from warehouse.db import Warehouse
+from warehouse.ledger import read_ledger
 from warehouse.schemas import CORE_CORRELATION_DAILY, MARTS_ANOMALY_STATUS, RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_TRADITIONAL_OHLCV
 
 START, END = dt.date(2025, 3, 20), dt.date(2025, 4, 4)  # the March quarterlies deliver on 28 March
@@ -68,20 +70,16 @@ def test_the_whole_pipeline_materialises_from_the_live_sources(live, warehouse_p
 
 
 @pytest.mark.slow
-def test_a_venue_failing_for_good_stops_the_run_and_keeps_what_was_stored(live, warehouse_path):
+def test_a_venue_failing_for_good_is_an_outage_hole_and_the_other_venues_land(live, warehouse_path):
     venues, _ = live
     instance = dg.DagsterInstance.ephemeral()
     window = (dt.date(2025, 4, 1), dt.date(2025, 4, 4))
-    assert materialize_range(*window, load_settings(), instance=instance).success
-    wh = Warehouse(warehouse_path)
-    before = wh.read_window(RAW_CRYPTO_OHLCV)
     venues["okx"].faults.append(Fault("/api/v5/market/candles", 500, "<html>500</html>", times=None))
-    result = materialize_range(*window, load_settings(), instance=instance, raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "raw__crypto_ohlcv" in failure.step_key
-    error, message = failure.event_specific_data.error, ""
-    while error is not None:
-        message, error = message + error.message, error.cause
-    assert "ccxt okx: fetch_ohlcv BTC/USD:BTC for 2025-04-01..2025-04-04 failed after 3 attempts" in message
-    assert wh.read_window(RAW_CRYPTO_OHLCV).equals(before)
+    result = materialize_range(*window, load_settings(), instance=instance)
+    assert result.success
+    wh = Warehouse(warehouse_path)
+    assert sorted(wh.read_window(RAW_CRYPTO_OHLCV)["venue"].unique()) == ["binance", "bybit", "deribit"]
+    ledger = read_ledger(wh).filter(pl.col("subject").str.starts_with("okx:") & (pl.col("table") == "raw.crypto_ohlcv"))
+    assert set(ledger["status"]) == {"outage"}
+    assert "ccxt okx: fetch_ohlcv BTC/USD:BTC for 2025-04-01..2025-04-04 failed after 3 attempts" in ledger["reason"][0]
+    assert "outage okx:BTC:spot on 2025-04-01" in run_holes(result)

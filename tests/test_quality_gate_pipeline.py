@@ -1,4 +1,5 @@
-"""End to end: a corrupted raw partition stops the run before anything downstream is rebuilt."""
+"""End to end: one bad settlement is quarantined and the rest of the run goes on; a corrupted window (duplicate
+keys) stops the run before anything downstream is rebuilt."""
 
 import datetime as dt
 
@@ -10,6 +11,7 @@ from pipelines.definitions import build_definitions
 from assets.resources import SampleMarketResource
 from pipelines.settings import load_settings
 from warehouse.db import Warehouse
+from warehouse.ledger import read_ledger
 from warehouse.schemas import CORE_TABLES, MARTS_TABLES, RAW_FUNDING
 
 START, END = dt.date(2025, 5, 1), dt.date(2025, 5, 20)
@@ -33,9 +35,22 @@ class FundingSpike:
         return rows.with_columns(rate=pl.when(bad).then(0.05).otherwise(pl.col("rate")))
 
 
+class FundingDuplicate(FundingSpike):
+    """The sample market with one settlement delivered twice: duplicate keys corrupt the whole window."""
+
+    def funding(self, start, end):
+        rows = self.inner.funding(start, end)
+        return pl.concat([rows, rows.head(1)])
+
+
 class CorruptMarket(SampleMarketResource):
     def crypto(self):
         return FundingSpike(super().crypto())
+
+
+class DuplicatingMarket(SampleMarketResource):
+    def crypto(self):
+        return FundingDuplicate(super().crypto())
 
 
 def run(instance, market=None):
@@ -48,7 +63,28 @@ def run(instance, market=None):
     )
 
 
-def test_failed_gate_blocks_downstream_and_keeps_stored_tables(warehouse_path):
+def test_a_bad_settlement_is_quarantined_and_the_rest_of_the_run_goes_on(warehouse_path):
+    instance = dg.DagsterInstance.ephemeral()
+    result = run(instance, CorruptMarket.from_settings(load_settings()))
+    assert result.success
+    evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [(e.asset_key.to_user_string(), e.check_name, e.severity) for e in evaluations] == [
+        ("raw/funding", "coverage_ledger", dg.AssetCheckSeverity.ERROR)]
+    assert "quarantined sample_a:BTC/USDT:USDT on 2025-05-12" in evaluations[0].description
+    assert "expect_column_values_to_be_between(rate)" in evaluations[0].description
+    wh = Warehouse(warehouse_path)
+    funding = wh.read_window(RAW_FUNDING)
+    bad = (pl.col("date") == BAD_DAY) & (pl.col("venue") == "sample_a") & (pl.col("symbol") == "BTC/USDT:USDT")
+    assert funding.filter(bad).height == 0 and funding.filter(pl.col("date") == BAD_DAY).height > 0
+    ledger = read_ledger(wh)
+    assert ledger.select("table", "subject", "date", "status").rows() == [
+        ("raw.funding", "sample_a:BTC/USDT:USDT", BAD_DAY, "quarantined")]
+    # Downstream ran on what is there; the anomaly tables are up to date.
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"core/funding_daily", "marts/anomaly_daily", "marts/anomaly_status"} <= materialized
+
+
+def test_duplicate_keys_refuse_the_window_block_downstream_and_keep_stored_tables(warehouse_path):
     instance = dg.DagsterInstance.ephemeral()
     assert run(instance).success
     wh = Warehouse(warehouse_path)
@@ -56,14 +92,11 @@ def test_failed_gate_blocks_downstream_and_keeps_stored_tables(warehouse_path):
     before = {spec.qualified: wh.read_window(spec) for spec in guarded}
     assert before["marts.anomaly_status"].height == 3
 
-    result = run(instance, CorruptMarket.from_settings(load_settings()))
+    result = run(instance, DuplicatingMarket.from_settings(load_settings()))
     assert not result.success
-    # The failed expectation is named in the run's output, with the offending row.
     evaluations = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert [(e.asset_key.to_user_string(), e.check_name) for e in evaluations] == [("raw/funding", "quality_gate")]
-    failure_text = evaluations[0].metadata["failed_expectations"].value
-    assert "expect_column_values_to_be_between(rate)" in failure_text and "| 1 |" in failure_text
-    assert "2025-05-12" in evaluations[0].metadata["offending_rows"].value
+    assert "expect_compound_columns_to_be_unique" in evaluations[0].metadata["failed_expectations"].value
     step_failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "quality gate refused" in step_failures[0].event_specific_data.error.message
     # Nothing downstream of raw.funding ran, and nothing stored changed.

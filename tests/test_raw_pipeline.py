@@ -61,9 +61,16 @@ def test_raw_layer_for_a_range_lands_in_one_run_and_matches_the_source(warehouse
     # Every partition of the range is recorded as materialised.
     materialized = instance.get_materialized_partitions(dg.AssetKey(["raw", "funding"]))
     assert len(materialized) == (END - START).days + 1
-    # The metadata a person sees in the UI.
-    mat = result.asset_materializations_for_node("raw__funding")[0]
-    assert mat.metadata["dagster/row_count"].value == expected[RAW_FUNDING].height
+    # The metadata a person sees in the UI: each partition's own row count and day; the run's preview (the
+    # latest day, as a native table) only on the latest day's event.
+    events = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw__funding")}
+    per_day = expected[RAW_FUNDING].group_by(pl.col("funding_ts").dt.date().alias("day")).len()
+    assert {d.isoformat(): n for d, n in per_day.iter_rows()} == {
+        p: m["dagster/row_count"].value for p, m in events.items()}
+    assert all(events[p]["date"].value == p for p in events)
+    latest = events[END.isoformat()]
+    assert [r.data["funding_ts"][:10] for r in latest["preview"].value.records] == [END.isoformat()] * 5
+    assert not any("preview" in m for p, m in events.items() if p != END.isoformat())
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ import re
 import struct
 
 import dagster as dg
-import duckdb
 import pytest
 
 from pipelines.run import materialize_range
@@ -39,12 +38,16 @@ def materialised(tmp_path_factory):
 @pytest.mark.slow
 def test_the_core_and_mart_materialisations_carry_their_chart(materialised):
     _, result = materialised
-    charted = {}
+    charted, events = {}, []
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         if "chart" in materialization.metadata:
             charted[materialization.asset_key.to_user_string()] = materialization.metadata["chart"].value
+            events.append(materialization)
     assert set(charted) == CHARTED
+    # Once per run, on the latest day's event, not copied into each of the 120 partitions' events.
+    assert len(events) == len(CHARTED)
+    assert all(m.partition in (None, "2025-04-30") for m in events)
     for key, markdown in charted.items():
         encoded = re.fullmatch(r"!\[[^\]]+\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown).group(1)
         width, height = png_size(base64.b64decode(encoded))
@@ -83,20 +86,24 @@ def test_missing_days(last, today, expected):
     assert missing_days(last, today) == expected
 
 
-def test_the_sensor_asks_for_every_missed_day_in_one_run(tmp_path, monkeypatch):
+def test_the_sensor_asks_for_every_missed_day_in_one_run_from_dagsters_partition_status(tmp_path, monkeypatch):
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("WAREHOUSE_DB", str(path))
     monkeypatch.delenv("MARKET_SETTINGS", raising=False)
-    missed_days_sensor = build_definitions(load_settings()).resolve_sensor_def("missed_days_sensor")
-    context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral())
-    assert "nothing published yet" in missed_days_sensor(context).skip_message
+    definitions = build_definitions(load_settings())
+    missed_days_sensor = definitions.resolve_sensor_def("missed_days_sensor")
+    assert missed_days_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert definitions.resolve_schedule_def("daily_market_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(instance=instance)
+    assert "nothing materialised yet" in missed_days_sensor(context).skip_message
     today = dt.datetime.now(dt.timezone.utc).date()
     assert materialize_range(today - dt.timedelta(days=9), today - dt.timedelta(days=6), load_settings(),
-                             instance=dg.DagsterInstance.ephemeral()).success
-    with duckdb.connect(str(published_dir(path) / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT max(date) FROM raw.crypto_ohlcv").fetchone()[0] == today - dt.timedelta(days=6)
+                             instance=instance).success
     request = missed_days_sensor(context)
     first, last = today - dt.timedelta(days=5), today - dt.timedelta(days=1)
     assert request.run_key == f"catch-up {first}..{last}"
     assert request.tags == {"dagster/asset_partition_range_start": first.isoformat(),
                             "dagster/asset_partition_range_end": last.isoformat()}
+    assert materialize_range(first, last, load_settings(), instance=instance).success
+    assert "up to date" in missed_days_sensor(context).skip_message

@@ -126,3 +126,78 @@ def test_a_person_materialises_the_whole_graph_from_the_ui(dagster_ui):
         assert "missed_days_sensor" in text and "daily_market_job" in text
         page.screenshot(path=str(ARTIFACTS / "anomaly-status.png"), full_page=True)
         browser.close()
+
+
+CRASH_CODES = ("CRYPTO_SPECIFIC_SHOCK", "FLIGHT_TO_SAFETY", "RISK_ASSET_CO_CRASH", "BROAD_LIQUIDATION")
+
+
+@pytest.fixture
+def demo_ui(tmp_path):
+    """`make demo` into a fresh Dagster home, then the webserver on it (no daemon: nothing is launched)."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root; "
+                    "otherwise: sudo apt-get install chromium)")
+    home = tmp_path / "dagster_home"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(tmp_path), "GX_ANALYTICS_ENABLED": "false",
+           "WAREHOUSE_DB": str(tmp_path / "data" / "warehouse.duckdb")}
+    env.pop("MARKET_SETTINGS", None)
+    env.pop("MARKET_SOURCE", None)
+    demo = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=1800)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "webserver.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                                "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("the code location to load", lambda: any(
+            e["loadStatus"] == "LOADED" for e in graphql(url, "{ workspaceOrError { ... on Workspace { "
+                                                              "locationEntries { loadStatus } } } }")
+            ["workspaceOrError"]["locationEntries"]), timeout=120)
+        yield url, demo.stdout
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.slow
+def test_the_demo_shows_its_episodes_chart_without_a_click_and_shades_every_scripted_crash(demo_ui):
+    import polars as pl
+
+    from assets.raw.sources.sample import SampleMarket
+
+    url, printed = demo_ui
+    displayed = dt.date.fromisoformat(re.search(r"displayed (\d{4}-\d\d-\d\d) to", printed).group(1))
+    end = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1400})
+        page.goto(f"{url}/assets/marts/anomaly_episodes", wait_until="networkidle")
+        chart = page.locator("img[alt='anomaly episodes on BTC']").first
+        # No click: the chart is on the asset's overview as it opens.
+        wait_for("the episodes chart to show", lambda: chart.is_visible() and chart.evaluate(
+            "img => img.complete && img.naturalWidth") >= 600, timeout=60)
+        assert "missing" not in page.locator("body").inner_text().lower().split("partitions")[0][-40:]
+        page.screenshot(path=str(ARTIFACTS / "anomaly-episodes.png"), full_page=True)
+        source = chart.get_attribute("src")
+        spec = page.request.get(url + source[: -len("/png")] + "/json").json()
+        browser.close()
+    bands = pl.DataFrame([row for dataset in spec["datasets"].values() for row in dataset if "code" in row])
+    bands = bands.with_columns(pl.col("start", "end").str.slice(0, 10).str.to_date())
+    truth = SampleMarket().ground_truth().filter(
+        (pl.col("kind") == "anomaly") & pl.col("code").is_in(CRASH_CODES) & (pl.col("start") >= displayed)
+        & (pl.col("end") <= end))
+    assert truth.height >= 2, "the demo year holds scripted crashes"
+    for crash in truth.iter_rows(named=True):
+        shaded = bands.filter((pl.col("code") == crash["code"]) & (pl.col("start") <= crash["end"])
+                              & (pl.col("end") >= crash["start"]))
+        assert shaded.height, f"{crash['code']} of {crash['start']} is not shaded on the episodes chart"

@@ -180,6 +180,34 @@ RAW_TRADITIONAL_OHLCV = TableSpec(
 
 RAW_TABLES = (RAW_INSTRUMENTS, RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_TRADITIONAL_OHLCV)
 
+# Open statuses are holes a later run may fill; resolved ones keep the history of what happened.
+LEDGER_OPEN_STATUSES = ("missing", "quarantined", "outage")
+LEDGER_RESOLVED_STATUSES = ("late-arrived", "filled")
+
+RAW_COVERAGE_LEDGER = TableSpec(
+    "raw",
+    "coverage_ledger",
+    "Every hole in the raw tables, one row per table, subject and day: a series or instrument absent on a day its "
+    "calendar says it traded (missing), rows kept out because they failed an expectation (quarantined), a venue or "
+    "ticker that still failed after its retries (outage), and what later filled it (late-arrived, filled). Written "
+    "in the same transaction as the raw window it describes. Holes are never forward-filled.",
+    (
+        C("table", pl.Utf8, "Raw table the hole is in, e.g. raw.traditional_ohlcv", False),
+        C("subject", pl.Utf8, "Series (gold), venue:symbol (binance:BTC/USDT) or venue:coin:kind (a coverage "
+          "subject such as binance:BTC:spot)", False),
+        C("date", pl.Date, "Day of the hole (trading date or UTC day)", False),
+        Column("status", pl.Utf8, "missing, quarantined or outage (open); late-arrived or filled (resolved)", False,
+               allowed_values=LEDGER_OPEN_STATUSES + LEDGER_RESOLVED_STATUSES),
+        C("reason", pl.Utf8, "Why: the expectation(s) that failed, the source's error, or the calendar session "
+          "without a bar; for a resolved hole, what it was"),
+        C("first_seen", pl.Datetime, "When the hole was first recorded, UTC", False),
+        C("last_attempt", pl.Datetime, "Last run that asked for the day, UTC", False),
+        C("attempts", pl.Int64, "Runs that asked for the day since the hole was first seen", False),
+    ),
+    key=("table", "subject", "date"),
+    partitioned=False,
+)
+
 # --------------------------------------------------------------------------------------------- core
 CORE_BASIS_DAILY = TableSpec(
     "core",
@@ -332,7 +360,8 @@ MARTS_ANOMALY_DAILY = TableSpec(
                False, allowed_values=("anomaly", "context")),
         C("subject", pl.Utf8, "What fired: BTC, venue:perpetual, venue:contract or a pair such as btc~gold", False),
         C("calendar", pl.Utf8, "crypto (UTC days) or traditional (trading dates)", False),
-        C("severity", pl.Float64, "Largest absolute z-score involved (Fisher z for correlation breaks)"),
+        C("severity", pl.Float64, "Severity on one scale for every code, 0 to 10: -log10 of the two-sided normal tail "
+          "probability of the largest absolute z involved (Fisher z for correlation breaks), which the evidence keeps as z"),
         C("implication", pl.Utf8, "Trading implication of the rule"),
         *_EVIDENCE,
         C("quality_status", pl.Utf8, "Data-quality gate of the inputs: passed, with any warnings named"),

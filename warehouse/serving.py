@@ -48,6 +48,7 @@ from .schemas import (
     MARTS_BASIS_TRADE_SUMMARY,
     MARTS_BASIS_TRADES,
     MARTS_TABLES,
+    RAW_COVERAGE_LEDGER,
     RAW_TABLES,
     Column,
     TableSpec,
@@ -373,8 +374,24 @@ VIEWS = (
               "was tied up, fraction per year"),
         ),
     ),
+    View(
+        "coverage_ledger",
+        RAW_COVERAGE_LEDGER,
+        "Every hole in the raw data: missing, quarantined or outage (open), late-arrived or filled (resolved).",
+        day="date",
+        columns=(
+            P("table", "Raw table the hole is in"),
+            P("subject", "Series, venue:symbol or venue:coin:kind"),
+            P("date", "Day of the hole (trading date or UTC day)"),
+            P("status", "missing, quarantined, outage (open); late-arrived, filled (resolved)"),
+            P("reason", "The failed expectation(s), the source's error, or the session without a bar"),
+            P("first_seen", "When the hole was first recorded, UTC"),
+            P("last_attempt", "Last run that asked for the day, UTC"),
+            P("attempts", "Runs that asked for the day since it was first seen"),
+        ),
+    ),
 )
-ALL_TABLES = (*RAW_TABLES, *CORE_TABLES, *MARTS_TABLES)
+ALL_TABLES = (*RAW_TABLES, RAW_COVERAGE_LEDGER, *CORE_TABLES, *MARTS_TABLES)
 
 # Written into each snapshot: what was published when, so a reader can tell which run it is looking at.
 PUBLICATION = TableSpec(

@@ -82,7 +82,8 @@ def build_core_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
     @core_asset(CORE_PERP_QUARTERLY_SPREAD,
                 "Perpetual premium minus the basis of the nearest quarterly with at least "
                 f"{s.anomaly.divergence_min_dte:g} days to expiry (the gap), the carry spread (quarterly annualised "
-                f"basis minus 7-day funding APR), and their z-scores against the trailing {s.anomaly.gap_window} days.",
+                f"basis minus 7-day funding APR), and their z-scores against the trailing {s.anomaly.gap_window} days (the "
+                f"gap's std taken as at least {s.anomaly.gap_std_floor:.2%} of spot).",
                 spread_reads)
     def core_perp_quarterly_spread(context: dg.AssetExecutionContext, analytics: AnalyticsResource,
                                    warehouse: WarehouseResource):
@@ -92,7 +93,7 @@ def build_core_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         frame = perp_quarterly_spread(
             inputs[CORE_BASIS_DAILY], inputs[CORE_FUNDING_DAILY],
             min_dte=settings.anomaly.divergence_min_dte, window=settings.anomaly.gap_window,
-            min_fraction=settings.correlation.min_fraction,
+            min_fraction=settings.correlation.min_fraction, gap_std_floor=settings.anomaly.gap_std_floor,
         )
         yield from store(context, warehouse, settings, CORE_PERP_QUARTERLY_SPREAD, frame, spread_reads.label,
                          trim=True, **chart_metadata(context, charts.premium_vs_basis, frame,

@@ -4,7 +4,11 @@
 - traditional calendar: the exchange trading dates of the calendar series (NYSE by default). A return
   runs from the previous calendar date to this one, for every series alike, so the crypto return over
   Friday to Monday is one return: ln(close Monday / close Friday), the sum of its daily log returns.
-A price is never forward-filled: a series without a close on either end of an interval has no return.
+A price is never forward-filled. A hole (a calendar date without the series' close: missing, quarantined or
+an outage, see raw.coverage_ledger) has no return, and the next return spans it: ln(close / the last close
+before the hole), with `prev_date` that close's date. It counts as one observation, and the hole as a missing
+one, under the rolling windows' 80% rule. `assets/core/correlation.py` puts both legs of a pair on the same
+interval when one of them spans a hole.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ def utc_days(start: dt.date, end: dt.date) -> pl.Series:
 
 
 def returns_on_calendar(closes: pl.DataFrame, calendar: pl.Series, name: str) -> pl.DataFrame:
-    """closes: date, series, symbol, close. Log returns between consecutive calendar dates."""
+    """closes: date, series, symbol, close. Log returns between consecutive calendar dates on which the series
+    has a close; a return after a hole spans it (see the module's docstring)."""
     dates = pl.DataFrame({"date": calendar.unique().sort()}).with_columns(prev_date=pl.col("date").shift(1))
     grid = dates.join(closes.select("series").unique(), how="cross")
-    joined = grid.join(closes, on=["date", "series"], how="left").sort("series", "date")
+    joined = grid.join(closes, on=["date", "series"], how="left").filter(pl.col("close").is_not_null())
     return (
-        joined.with_columns(prev_close=pl.col("close").shift(1).over("series"))
-        .with_columns(log_return=(pl.col("close") / pl.col("prev_close")).log())
-        .filter(pl.col("close").is_not_null())
+        joined.sort("series", "date")
+        .with_columns(prev_close=pl.col("close").shift(1).over("series"),
+                      last_date=pl.col("date").shift(1).over("series"))
+        .with_columns(log_return=(pl.col("close") / pl.col("prev_close")).log(),
+                      prev_date=pl.coalesce("last_date", "prev_date"))
         .select(calendar=pl.lit(name), series="series", date="date", prev_date="prev_date", symbol="symbol",
                 close="close", log_return="log_return")
     )

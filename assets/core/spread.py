@@ -79,8 +79,11 @@ def nearest_quarterly(basis: pl.DataFrame, min_dte: float) -> pl.DataFrame:
 
 
 def perp_quarterly_spread(
-    basis: pl.DataFrame, funding: pl.DataFrame, min_dte: float, window: int, min_fraction: float
+    basis: pl.DataFrame, funding: pl.DataFrame, min_dte: float, window: int, min_fraction: float,
+    gap_std_floor: float = 0.0,
 ) -> pl.DataFrame:
+    """`gap_std_floor`: the smallest std the gap's z-score divides by,
+    so that a gap that barely moved for months cannot turn a small move into a z of 100."""
     keys = ["venue", "perp_symbol"]
     perp = _with_family(basis).filter(pl.col("kind") == "perp").select(
         "date", *FAMILY, perp_symbol="symbol", perp_price_type="price_type", perp_premium="basis"
@@ -105,7 +108,7 @@ def perp_quarterly_spread(
         )
         .with_columns(
             gap_vs_usual=pl.col("gap") - pl.col("usual_gap"),
-            gap_z=(pl.col("gap") - pl.col("usual_gap")) / pl.col("usual_gap_std"),
+            gap_z=(pl.col("gap") - pl.col("usual_gap")) / pl.max_horizontal(pl.col("usual_gap_std"), pl.lit(gap_std_floor)),
         )
         .select(
             "date", "venue", "underlying", "perp_symbol", "perp_price_type", "perp_premium",

@@ -23,12 +23,14 @@ from warehouse.schemas import (
     MARTS_ANOMALY_STATUS,
     MARTS_BASIS_TRADES,
     MARTS_BASIS_TRADE_SUMMARY,
+    RAW_COVERAGE_LEDGER,
     RAW_CRYPTO_OHLCV,
     RAW_FUNDING,
 )
 from warehouse.serving import PUBLICATION, publish
 
 from . import alerts, backtest, notify, rules
+from .coverage import status_quality, with_quality_status
 
 # Days of basis history the expiry-convergence label compares against.
 EXPIRY_LOOKBACK_DAYS = 7
@@ -49,12 +51,14 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         Read(CORE_FUNDING_DAILY, required=False),
         Read(CORE_CORRELATION_DAILY, required=False),
         Read(CORE_BASIS_DAILY, history_days(EXPIRY_LOOKBACK_DAYS, "crypto"), required=False),
+        Read(RAW_COVERAGE_LEDGER, None, required=False),
     )
 
     @mart_asset(MARTS_ANOMALY_DAILY,
                 "Every anomaly rule of the domain reference evaluated per day and subject, one row per firing: the "
                 "code, the subject (BTC, venue:perpetual, venue:contract or a pair), the evidence that made it fire "
-                "(returns, z-scores, premium, basis, funding, correlations, dte), severity (the largest z involved), "
+                "(returns, z-scores, premium, basis, funding, correlations, dte), severity (0 to 10, one scale for every code; "
+                "the raw z stays in the evidence), "
                 "the trading implication and the quality status of its inputs. Context labels (expiry convergence, "
                 f"funding pressure) have kind 'context'. A BTC crash is z <= {a.crash_z:g}.", daily_reads)
     def marts_anomaly_daily(context: dg.AssetExecutionContext, analytics: AnalyticsResource,
@@ -66,7 +70,8 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
             returns=inputs[CORE_RETURNS_DAILY], spread=inputs[CORE_PERP_QUARTERLY_SPREAD],
             funding=inputs[CORE_FUNDING_DAILY], correlations=inputs[CORE_CORRELATION_DAILY],
             basis=inputs[CORE_BASIS_DAILY], a=s.anomaly, nasdaq=s.nasdaq_series,
-        ).with_columns(quality_status=pl.lit(GATES_PASSED))
+        )
+        frame = with_quality_status(frame, inputs[RAW_COVERAGE_LEDGER], s.reference_venue)
         counts = frame.filter(pl.col("date") >= start).group_by("code").len().sort("code")
         yield from store(context, warehouse, s, MARTS_ANOMALY_DAILY, frame, daily_reads.label, trim=True,
                          firings_by_code=dg.MetadataValue.md(
@@ -92,10 +97,12 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         yield from store_all(context, warehouse, analytics.settings, MARTS_ANOMALY_EPISODES, frame,
                              episode_reads.label, open_anomaly_episodes=open_now,
                              **chart_metadata(context, charts.episodes_on_price, btc, frame,
+                                              rules.baselines_complete_from(returns, analytics.settings.anomaly),
                                               title="anomaly episodes on BTC"))
 
     status_reads = Reads(Read(CORE_CORRELATION_DAILY, None), Read(MARTS_ANOMALY_DAILY, None, required=False),
-                         Read(MARTS_ANOMALY_EPISODES, None, required=False))
+                         Read(MARTS_ANOMALY_EPISODES, None, required=False),
+                         Read(RAW_COVERAGE_LEDGER, None, required=False))
 
     @mart_asset(MARTS_ANOMALY_STATUS,
                 "The live Table 1 of the article for the latest complete day: per asset pair, the typical (baseline) "
@@ -108,11 +115,17 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         inputs = status_reads.load(warehouse.warehouse)
         correlations = inputs[CORE_CORRELATION_DAILY]
         latest_day = correlations["date"].max()
-        anomalies = inputs[MARTS_ANOMALY_DAILY].filter(pl.col("date") == latest_day)
-        frame = rules.status(correlations.filter(pl.col("date") >= latest_day - dt.timedelta(days=11)), anomalies,
-                             inputs[MARTS_ANOMALY_EPISODES], latest_day, s.correlation.high, s.correlation.moderate)
-        quality = anomalies["quality_status"].max() if anomalies.height else GATES_PASSED
-        frame = frame.with_columns(quality_status=pl.lit(quality))
+        recent = correlations.filter(pl.col("date") >= latest_day - dt.timedelta(days=11))
+        latest = rules.latest_observations(
+            {c: recent.filter(pl.col("calendar") == c)["date"].unique() for c in ("crypto", "traditional")}, latest_day)
+        anomalies = inputs[MARTS_ANOMALY_DAILY].filter(pl.col("date") >= latest_day - dt.timedelta(days=11))
+        frame = rules.status(recent, anomalies, inputs[MARTS_ANOMALY_EPISODES], latest_day, s.correlation.high,
+                             s.correlation.moderate, latest)
+        on_latest_day = anomalies.filter(pl.col("date") == latest_day)
+        quality = on_latest_day["quality_status"].max() if on_latest_day.height else GATES_PASSED
+        pairs = {p[0]: (p[1], p[2]) for p in s.pairs()}
+        frame = status_quality(frame, pairs, inputs[RAW_COVERAGE_LEDGER], latest_day, list(s.traditional_series()),
+                               s.reference_venue, quality)
         yield from store_all(context, warehouse, s, MARTS_ANOMALY_STATUS, frame, status_reads.label,
                              active_pairs=int(frame["active"].sum()))
 

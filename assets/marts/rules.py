@@ -15,7 +15,8 @@ Every threshold arrives as an argument (from AnomalySettings). Conventions:
 - CORRELATION_BREAK's "opposite sign with abs >= 0.3" asks both windows to be at least 0.3 in size: a
   relation that was weak has no usual sign to lose. With the default 0.5 difference every such flip
   differs by 0.6 or more, so the clause decides on its own only when `correlation_break_diff` is raised.
-  Its severity is the Fisher z of the difference.
+  Its raw z is the Fisher z of the difference.
+- Severity is one bounded scale for every code (severity_of, 0 to 10); the raw z stays in the evidence.
 - Context labels (EXPIRY_CONVERGENCE, FUNDING_PRESSURE) are stored with kind 'context' and never count
   as anomalies.
 """
@@ -43,14 +44,14 @@ IMPLICATIONS = {
 
 # Table 1 of the article, live: each row's pair and the codes that make its condition active.
 TABLE_1 = (
-    dict(row=1, asset_pair="BTC perpetual vs BTC quarterly", pair="btc_perp~btc_quarterly",
+    dict(row=1, asset_pair="BTC perpetual vs BTC quarterly", pair="btc_perp~btc_quarterly", underlying="BTC",
          condition="Extreme basis divergence (due to funding rates)",
          codes=("PERP_QUARTERLY_DIVERGENCE", "LIQUIDATION_DISLOCATION"), implication_code="PERP_QUARTERLY_DIVERGENCE"),
-    dict(row=2, asset_pair="BTC vs gold", pair="btc~gold",
+    dict(row=2, asset_pair="BTC vs gold", pair="btc~gold", underlying="BTC",
          condition="Sudden liquidity event: BTC crashes while gold rises",
          codes=("CRYPTO_SPECIFIC_SHOCK", "FLIGHT_TO_SAFETY", "RISK_ASSET_CO_CRASH", "BROAD_LIQUIDATION"),
          implication_code="CRYPTO_SPECIFIC_SHOCK"),
-    dict(row=3, asset_pair="BTC vs Nasdaq", pair="btc~nasdaq",
+    dict(row=3, asset_pair="BTC vs Nasdaq", pair="btc~nasdaq", underlying="BTC",
          condition="BTC decouples and trades sideways while stocks plummet",
          codes=("CAPITAL_ROTATION",), implication_code="CAPITAL_ROTATION"),
 )
@@ -80,8 +81,40 @@ def zscores(returns: pl.DataFrame, horizon: int, window: int, min_obs: int) -> p
     )
 
 
+# Severity: one bounded scale for every code. A rule's raw z (a return's, the gap's, funding's, or the Fisher z of
+# a correlation change; the largest involved) stays in the evidence columns; severity is -log10 of the
+# two-sided normal tail probability of that z, capped at SEVERITY_MAX: "an observation this extreme is seen once
+# in 10^severity normal observations". |z| = 2 gives 1.3, 3 gives 2.6, 4 gives 4.2, 5 gives 6.2; from
+# |z| = 6.5 on it is 10. So a near-zero baseline variance cannot report 100 beside 4.
+SEVERITY_MAX = 10.0
+
+
+def severity_of(z: pl.Expr) -> pl.Expr:
+    """Severity on the 0..SEVERITY_MAX scale from a raw z (sign ignored); null stays null."""
+    tail = (z.abs() / math.sqrt(2)).map_batches(_erfc, return_dtype=pl.Float64)
+    return (-tail.clip(lower_bound=1e-300).log10()).clip(0.0, SEVERITY_MAX)
+
+
+def _erfc(values: pl.Series) -> pl.Series:
+    return pl.Series(values.name, [None if v is None else math.erfc(v) for v in values], dtype=pl.Float64)
+
+
+def baselines_complete_from(returns: pl.DataFrame, a) -> object | None:
+    """The first day BTC's n-observation z on the traditional calendar exists: the end of the warm-up, before
+    which no cross-asset rule can fire (the other baselines, 180 observations of the crypto calendar, are
+    complete sooner). None while it does not exist yet."""
+    z = zscores(returns.filter((pl.col("series") == "BTC") & (pl.col("calendar") == "traditional")),
+                a.return_horizon, a.sigma_window, a.sigma_min_obs)
+    ready = z.filter(pl.col("z_n").is_not_null())
+    return ready["date"].min() if ready.height else None
+
+
 def _finish(frame: pl.DataFrame, code: str, kind: str, calendar: str, evidence: list[str]) -> pl.DataFrame:
-    """Common columns of a rule's firing rows, with the evidence also as one JSON object per row."""
+    """Common columns of a rule's firing rows, with the evidence also as one JSON object per row. A rule sets
+    `severity` to its raw z; the evidence keeps it as `z` and severity becomes the bounded scale."""
+    if "severity" in frame.columns:
+        frame = frame.with_columns(z=pl.col("severity"), severity=severity_of(pl.col("severity")))
+        evidence = [*evidence, "z"]
     fields = [pl.col(c).round(6) if frame.schema[c].is_float() else pl.col(c) for c in evidence]
     as_json = pl.struct(fields).struct.json_encode() if frame.height else pl.lit(None, dtype=pl.Utf8)
     return frame.with_columns(
@@ -225,16 +258,40 @@ def episodes(anomalies: pl.DataFrame, calendar_dates: dict[str, pl.Series], late
     )
 
 
+def subject_underlying(subject: pl.Expr) -> pl.Expr:
+    """The coin a subject is about: `venue:ETH/USDT:USDT` -> ETH, `venue:BTC/USD:BTC-250328` -> BTC, `BTC` -> BTC;
+    null for a pair (`btc~gold`), which is about two series."""
+    symbol = pl.when(subject.str.contains(":")).then(subject.str.split(":").list.get(1, null_on_oob=True)).otherwise(subject)
+    coin = symbol.str.split("/").list.first()
+    return pl.when(subject.str.contains("~")).then(None).otherwise(coin)
+
+
+def latest_observations(dates_by_calendar: dict[str, pl.Series], day) -> dict[str, object]:
+    """Per calendar, its latest observation on or before `day`: on a Saturday the traditional calendar's is
+    Friday, so a cross-asset rule's state carries over the days its markets are closed."""
+    return {c: (d.filter(d <= day).max() if d.len() else None) for c, d in dates_by_calendar.items()}
+
+
 def status(correlations: pl.DataFrame, anomalies: pl.DataFrame, episode_table: pl.DataFrame, day, high: float,
-           moderate: float) -> pl.DataFrame:
-    """The live Table 1 for `day`: one row per Table 1 pair."""
+           moderate: float, latest: dict[str, object] | None = None) -> pl.DataFrame:
+    """The live Table 1 for `day`: one row per Table 1 pair.
+
+    A row is active when one of its codes fired, for the row's underlying, on the latest observation of the
+    code's calendar (`latest`: calendar -> that day, see latest_observations; by default `day` itself).
+    The article's pairs are BTC's: an ETH divergence is not "BTC perpetual vs BTC quarterly"."""
+    latest = latest or {"crypto": day, "traditional": day}
+    on_latest = pl.lit(False)
+    for calendar, observed in latest.items():
+        if observed is not None:
+            on_latest = on_latest | ((pl.col("calendar") == calendar) & (pl.col("date") == observed))
     rows = []
     for spec in TABLE_1:
         corr = correlations.filter((pl.col("pair") == spec["pair"]) & (pl.col("date") <= day)).sort("date").tail(1)
         corr_row = corr.row(0, named=True) if corr.height else {}
-        today = anomalies.filter((pl.col("date") == day) & pl.col("code").is_in(spec["codes"]))
+        about_row = pl.col("code").is_in(spec["codes"]) & (subject_underlying(pl.col("subject")) == spec["underlying"])
+        today = anomalies.filter(about_row & on_latest) if anomalies.height else anomalies
         if episode_table.height:
-            open_episodes = episode_table.filter(pl.col("code").is_in(spec["codes"]) & pl.col("open") & (pl.col("end") == day))
+            open_episodes = episode_table.filter(about_row & pl.col("open"))
         else:
             open_episodes = episode_table
         active = today.height > 0

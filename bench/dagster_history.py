@@ -1,0 +1,75 @@
+"""How much run history Dagster keeps: `.dagster/` after the demo, and its growth per year of daily runs.
+
+Runs the demo (`python -m pipelines.cli demo`'s range: a warm-up and the displayed year) into a fresh Dagster
+home configured as `make demo` configures it, prints the size of that home, then runs the daily job for the
+following days one run at a time (as the schedule does) and prints the growth per daily run and per year.
+
+    .venv/bin/python bench/dagster_history.py
+    .venv/bin/python bench/dagster_history.py --tiny   # 20 days, then 2 daily runs: a smoke test
+"""
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+MIB = 1024 * 1024
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--daily-runs", type=int, default=None, help="daily runs after the demo (growth is per run)")
+    parser.add_argument("--tiny", action="store_true", help="a 20-day range and 2 daily runs")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder) / "dagster_home"
+        os.environ["DAGSTER_HOME"] = str(home)
+        os.environ["WAREHOUSE_DB"] = os.path.join(folder, "warehouse.duckdb")
+        from pipelines.home import prepare_dagster_home
+
+        prepare_dagster_home(home)
+        measure(home, args.tiny, args.daily_runs or (2 if args.tiny else 10))
+
+
+def measure(home: Path, tiny: bool, daily_runs: int) -> None:
+    import dagster as dg
+
+    from pipelines.demo import demo_range, warm_up_days
+    from pipelines.run import materialize_range
+    from pipelines.settings import load_settings
+
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    # The demo ends `daily_runs` days early, so that the daily runs that follow are real, complete days.
+    demo_end = yesterday - dt.timedelta(days=daily_runs)
+    settings = load_settings()
+    start, _, end = demo_range(demo_end, 0 if tiny else warm_up_days(settings), displayed_days=20 if tiny else 365)
+    instance = dg.DagsterInstance.get()
+    began = time.perf_counter()
+    assert materialize_range(start, end, settings, instance=instance).success
+    demo_seconds = time.perf_counter() - began
+    after_demo = folder_size(home)
+    print(f"demo range {start} to {end} ({(end - start).days + 1} days, one run, {demo_seconds:.0f} s): "
+          f".dagster {after_demo / MIB:.1f} MiB")
+    sizes = [after_demo]
+    for k in range(1, daily_runs + 1):
+        day = demo_end + dt.timedelta(days=k)
+        assert materialize_range(day, day, load_settings(), instance=instance).success
+        sizes.append(folder_size(home))
+    per_run = (sizes[-1] - sizes[0]) / daily_runs
+    print(f"daily runs: {daily_runs}, growth {per_run / 1024:.1f} KiB per run, "
+          f"{per_run * 365 / MIB:.1f} MiB per year of daily runs")
+    print("| after the demo (MiB) | per daily run (KiB) | per year of daily runs (MiB) |")
+    print(f"| {after_demo / MIB:.1f} | {per_run / 1024:.1f} | {per_run * 365 / MIB:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
