@@ -1,4 +1,12 @@
-"""Running the daily job over a range of UTC days as one run, recorded in the project's Dagster instance."""
+"""Running the daily job over a range of UTC days, recorded in the project's Dagster instance.
+
+A run holds every frame of its range in memory (each raw table fetched for the whole range, each core table
+computed over it), so a range of years would need gigabytes. A range longer than `MAX_DAYS_PER_RUN` is run as
+consecutive runs of at most that many days, oldest first: each is a single-run backfill of its part (its
+look-backs read the days the runs before it stored), the whole-history marts are built once, by the last run,
+and the tables end exactly as one run over the whole range leaves them. A failed run stops the sequence: the
+parts before it are complete, its own part is untouched, and nothing after it ran.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +20,43 @@ from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
 from pipelines.settings import Settings, check_date_range, check_writable
 
+# About a year per run keeps a run's peak memory near that of a one-year build, whatever the range.
+MAX_DAYS_PER_RUN = 366
+
+
+def run_parts(start: dt.date, end: dt.date, max_days: int) -> list[tuple[dt.date, dt.date]]:
+    """[start, end] (inclusive) cut into consecutive inclusive parts of at most `max_days` days, oldest first."""
+    parts = []
+    while start <= end:
+        last = min(end, start + dt.timedelta(days=max_days - 1))
+        parts.append((start, last))
+        start = last + dt.timedelta(days=1)
+    return parts
+
 
 def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance: dg.DagsterInstance | None = None,
-                      raise_on_error: bool = True, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
-    """Run the daily job over [start, end] (inclusive UTC days) as a single run."""
+                      raise_on_error: bool = True, log_level: str = "WARNING",
+                      max_days_per_run: int = MAX_DAYS_PER_RUN) -> dg.ExecuteInProcessResult:
+    """Run the daily job over [start, end] (inclusive UTC days): one run, or consecutive runs of at most
+    `max_days_per_run` days for a longer range. Returns the last run's result (the failed one, if any failed)."""
     check_date_range(start, end, settings.history_start)
     check_writable(settings.warehouse_path)
     # Partitions from where the data starts, or from `start` when the run goes back further.
     settings = settings.model_copy(update={"history_start": first_partition(settings, start)})
     job = build_definitions(settings).resolve_job_def(DAILY_JOB)
     instance = instance or project_instance()  # recorded where the UI looks, never in a throwaway instance
-    return job.execute_in_process(
-        instance=instance,
-        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
-        raise_on_error=raise_on_error,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    parts = run_parts(start, end, max_days_per_run)
+    # Runs before the last build the daily partitions only; the whole-history marts would be rebuilt by the next.
+    graph = job.asset_layer.asset_graph
+    partitioned = sorted(graph.get_all_asset_keys() - graph.unpartitioned_asset_keys)
+    for index, (first, last) in enumerate(parts):
+        result = job.execute_in_process(
+            instance=instance,
+            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+            raise_on_error=raise_on_error,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            asset_selection=None if index == len(parts) - 1 else partitioned,
+        )
+        if not result.success:
+            break
+    return result
