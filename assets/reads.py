@@ -68,6 +68,10 @@ class Reads:
     def load(self, warehouse: Warehouse, start: dt.date | None = None, end: dt.date | None = None
              ) -> dict[TableSpec, pl.DataFrame]:
         """Each input for [start - lookback, end); whole tables when unbounded."""
+        with warehouse.session(read_only=True):
+            return self._load(warehouse, start, end)
+
+    def _load(self, warehouse: Warehouse, start: dt.date | None, end: dt.date | None) -> dict[TableSpec, pl.DataFrame]:
         frames = {}
         for read in self.reads:
             spec = read.spec

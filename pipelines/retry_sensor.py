@@ -65,7 +65,7 @@ def build_retry_sensor(job, warehouse_path: str, coverage, assets: list[dg.Asset
     @dg.sensor(
         job=job,
         minimum_interval_seconds=600,
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        default_status=dg.DefaultSensorStatus.RUNNING,
         description="Retries holes: every 10 minutes, reads raw.coverage_ledger of the published warehouse and "
         f"launches one run from the first open hole (missing, quarantined or outage; at most "
         f"{coverage.max_attempts} attempts, {coverage.retry_after_minutes:g} minutes apart, days within "

@@ -21,6 +21,8 @@ TINY_RUNS = {
     "replay_pipeline.py": (["--tiny"], r"through the whole pipeline: success; [\d.]+ s wall, peak RSS [\d.]+ MiB .*"
                                        r"rows: instruments \d+, crypto_ohlcv \d+, funding \d+"),
     "publish.py": (["--years", "0.1", "--repeat", "1"], r"0\.1 y \| +[\d.]+ s \| +[\d.]+ s \| +[\d.]+ s \|"),
+    "daily_run.py": (["--tiny"], r"\| tiny \| [\d.]+ s \| [\d.]+ s \| [\d.]+x \| [\d.]+ s \| [\d.]+ s \| [\d.]+x \|"),
+    "replay_memory.py": (["--tiny"], r"\| 0\.11 y \(40 days\) \| 3 \(bounded runs\) \| \d+ MiB \|"),
 }
 TIMEOUT_SECONDS = 300
 

@@ -60,12 +60,26 @@ def describe_row(row: dict) -> str:
     return ", ".join(parts) or str(row)
 
 
+# Tables whose DDL (CREATE, COMMENT, ALTER ... ADD COLUMN) already ran in this process, per warehouse file (its
+# path and inode, so a file deleted and written again is set up again). The DDL is idempotent but costs a
+# catalog write on every call; once per process and file is enough.
+_ensured: set[tuple[str, int, str]] = set()
+
+
 class Warehouse:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._session: duckdb.DuckDBPyConnection | None = None
+        self._session_read_only = False
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the file; inside `session()` the session's own (a read-write one serves reads too)."""
+        if self._session is not None:
+            if self._session_read_only and not read_only:
+                raise WarehouseError(f"{self.path}: a write inside a read-only session")
+            yield self._session
+            return
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.path), read_only=read_only)
@@ -75,11 +89,33 @@ class Warehouse:
         finally:
             con.close()
 
+    @contextmanager
+    def session(self, read_only: bool = False) -> Iterator["Warehouse"]:
+        """Keep one connection open for several reads and writes (opening the file costs more than reading a
+        day); closed at the end, so other processes can open the file again."""
+        if self._session is not None or (read_only and not self.path.exists()):
+            yield self
+            return
+        with self.connect(read_only=read_only) as con:
+            self._session, self._session_read_only = con, read_only
+            try:
+                yield self
+            finally:
+                self._session, self._session_read_only = None, False
+
     def ensure(self, specs: Sequence[TableSpec]) -> None:
+        pending = [spec for spec in specs if self._ensure_key(spec) not in _ensured]
+        if not pending:
+            return
         with self.connect() as con:
-            for spec in specs:
+            for spec in pending:
                 for statement in spec.create_sql():
                     con.execute(statement)
+        _ensured.update(self._ensure_key(spec) for spec in pending)
+
+    def _ensure_key(self, spec: TableSpec) -> tuple[str, int, str]:
+        inode = self.path.stat().st_ino if self.path.exists() else -1
+        return str(self.path.resolve()), inode, spec.qualified
 
     def replace_window(
         self, spec: TableSpec, frame: pl.DataFrame, start: dt.date, end: dt.date, source: str
@@ -101,9 +137,9 @@ class Warehouse:
 
     def _replace(self, spec: TableSpec, rows: pl.DataFrame, where: str, params: list) -> int:
         """DELETE the rows matching `where` and INSERT `rows`, in one transaction."""
-        self.ensure([spec])
         columns = ", ".join(ident(c) for c in spec.column_names)
-        with self.connect() as con:
+        with self.session(), self.connect() as con:
+            self.ensure([spec])
             con.register("incoming", rows.to_arrow())
             con.execute("BEGIN TRANSACTION")
             try:
