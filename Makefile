@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 install: $(BIN)/.installed
 
 # The project's Dagster instance (pipelines/home.py): telemetry off, one event-log file, runs queued one at a time.
-$(DAGSTER_HOME)/dagster.yaml: | install
+$(DAGSTER_HOME)/dagster.yaml: pipelines/home.py | install
 	@$(BIN)/python -c 'from pipelines.home import prepare_dagster_home, dagster_home; prepare_dagster_home(dagster_home())'
 
 ## Materialise every asset for the 365 days ending yesterday on the sample market (after a warm-up of about

@@ -14,7 +14,9 @@ PROJECT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / ".dagster"
 # repeats every asset event: half the bytes per run, and one file to vacuum. One run at a time: the daemon of
 # `make ui` queues the schedule's runs and backfills instead of letting two write the DuckDB file at once.
 # Run monitoring fails a run stuck starting; a run whose process was killed is marked failed by the next CLI run.
-DAGSTER_YAML = """telemetry:
+WRITTEN_HERE = "# Written by pipelines/home.py (rewritten when the project's settings change); remove this line to keep your own."
+DAGSTER_YAML = WRITTEN_HERE + """
+telemetry:
   enabled: false
 event_log_storage:
   module: dagster._core.storage.event_log
@@ -36,12 +38,14 @@ def dagster_home() -> Path:
 
 
 def prepare_dagster_home(home: Path) -> Path:
-    """Create the home with the project's instance settings (telemetry off, the UI's first-visit pop-up
-    marked as seen) unless it already has a dagster.yaml of its own."""
+    """Create the home with the project's instance settings (telemetry off, one run at a time, the UI's first-visit
+    pop-up marked as seen). A dagster.yaml written here earlier is brought up to date; one of the user's own is
+    left as it is."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML.format(history=home.resolve() / "history"))
+    wanted = DAGSTER_YAML.format(history=home.resolve() / "history")
+    if not config.exists() or (config.read_text().startswith(WRITTEN_HERE) and config.read_text() != wanted):
+        config.write_text(wanted)
     nux = home / ".nux" / "nux.yaml"
     if not nux.exists():
         nux.parent.mkdir(exist_ok=True)

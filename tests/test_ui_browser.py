@@ -23,6 +23,7 @@ import pytest
 from playwright import sync_api as playwright
 
 from pipelines.definitions import build_definitions
+from pipelines.home import prepare_dagster_home
 from pipelines.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +57,9 @@ def dagster_ui(tmp_path):
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (make test installs it when run as root; "
                     "otherwise: sudo apt-get install chromium)")
-    home = tmp_path / "dagster_home"
-    (home / ".nux").mkdir(parents=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")  # the community pop-up would block clicks
+    # The project's own instance settings (one run at a time, as under `make ui`); the first-visit pop-up,
+    # which would block clicks, marked as seen.
+    home = prepare_dagster_home(tmp_path / "dagster_home")
     (tmp_path / "tmp").mkdir()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
