@@ -6,7 +6,8 @@ import datetime as dt
 
 import dagster as dg
 
-from pipelines.jobs import RANGE_END_TAG, RANGE_START_TAG
+from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
+from pipelines.writer import mark_abandoned_runs
 
 
 def missing_days(last_stored: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date] | None:
@@ -51,3 +52,24 @@ def build_missed_days_sensor(job, warehouse_path: str) -> dg.SensorDefinition:
         )
 
     return missed_days_sensor
+
+
+# Backfills launched from the UI run as Dagster's implicit asset job; the schedule and the sensors run the daily job.
+WATCHED_JOBS = (DAILY_JOB, "__ASSET_JOB")
+
+
+def build_abandoned_runs_sensor() -> dg.SensorDefinition:
+    @dg.sensor(
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Abandoned runs: every 5 minutes, marks failed every run still STARTED whose process is gone "
+        "(killed, or the machine restarted), naming it in the log. Dagster's own run monitoring cannot see a "
+        "killed in-process run, and with one run at a time a run left STARTED would hold the queue forever.",
+    )
+    def abandoned_runs_sensor(context: dg.SensorEvaluationContext):
+        found = [line for job in WATCHED_JOBS for line in mark_abandoned_runs(context.instance, job)]
+        for line in found:
+            context.log.warning(line)
+        return dg.SkipReason("; ".join(found) if found else "no abandoned run")
+
+    return abandoned_runs_sensor

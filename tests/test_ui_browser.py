@@ -6,6 +6,7 @@ short range on the sample market, waits for the backfill to finish, and reads th
 page. Screenshots are kept in `artifacts/` (asset-graph.png, anomaly-status.png).
 """
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import polars as pl
 import pytest
 from playwright import sync_api as playwright
 
@@ -52,26 +54,17 @@ def wait_for(what: str, check, timeout: float, every: float = 1.0):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-@pytest.fixture
-def dagster_ui(tmp_path):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it when run as root; "
-                    "otherwise: sudo apt-get install chromium)")
-    # The project's own instance settings (one run at a time, as under `make ui`); the first-visit pop-up,
-    # which would block clicks, marked as seen.
-    home = prepare_dagster_home(tmp_path / "dagster_home")
-    (tmp_path / "tmp").mkdir()
+@contextlib.contextmanager
+def serving(module: list[str], env: dict, log_path: Path):
+    """`python -m <module> -w workspace.yaml` on a free port of 127.0.0.1, in its own process group (so a
+    daemon it starts stops with it); yields the URL once the code location has loaded."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(tmp_path / "tmp"),
-           "WAREHOUSE_DB": str(tmp_path / "warehouse.duckdb"), "GX_ANALYTICS_ENABLED": "false"}
-    env.pop("MARKET_SETTINGS", None)
-    env.pop("MARKET_SOURCE", None)
-    log = open(tmp_path / "dagster-dev.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+    log = open(log_path, "w")
+    process = subprocess.Popen([sys.executable, "-m", *module, "-w", "workspace.yaml", "-h", "127.0.0.1",
                                 "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)  # its own process group, so the daemon stops with it
+                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for("the code location to load", lambda: any(
@@ -86,6 +79,24 @@ def dagster_ui(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture
+def dagster_ui(tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root; "
+                    "otherwise: sudo apt-get install chromium)")
+    # The project's own instance settings (one run at a time, as under `make ui`); the first-visit pop-up,
+    # which would block clicks, marked as seen.
+    home = prepare_dagster_home(tmp_path / "dagster_home")
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(tmp_path / "tmp"),
+           "WAREHOUSE_DB": str(tmp_path / "warehouse.duckdb"), "GX_ANALYTICS_ENABLED": "false"}
+    env.pop("MARKET_SETTINGS", None)
+    env.pop("MARKET_SOURCE", None)
+    # `dagster dev`: the webserver and the daemon that runs backfills.
+    with serving(["dagster", "dev"], env, tmp_path / "dagster-dev.log") as url:
+        yield url
 
 
 @pytest.mark.slow
@@ -149,32 +160,12 @@ def demo_ui(tmp_path):
     demo = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=1800)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path / "webserver.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml", "-h", "127.0.0.1",
-                                "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for("the code location to load", lambda: any(
-            e["loadStatus"] == "LOADED" for e in graphql(url, "{ workspaceOrError { ... on Workspace { "
-                                                              "locationEntries { loadStatus } } } }")
-            ["workspaceOrError"]["locationEntries"]), timeout=120)
+    with serving(["dagster_webserver"], env, tmp_path / "webserver.log") as url:
         yield url, demo.stdout
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.mark.slow
 def test_the_demo_shows_its_episodes_chart_without_a_click_and_shades_every_scripted_crash(demo_ui):
-    import polars as pl
 
     from assets.raw.sources.sample import SampleMarket
 

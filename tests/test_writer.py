@@ -107,6 +107,21 @@ def test_a_run_left_started_by_a_killed_process_is_marked_failed():
     assert "marked it failed" in found[0]
     assert instance.get_run_by_id(abandoned.run_id).status == dg.DagsterRunStatus.FAILURE
     assert instance.get_run_by_id(running.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_the_daemon_marks_a_killed_ui_run_failed_so_the_queue_moves_on():
+    """A backfill from the UI (the implicit asset job) killed mid-way: the sensor finds it without any CLI run."""
+    instance = dg.DagsterInstance.ephemeral()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="c" * 36,
+                                            status=dg.DagsterRunStatus.STARTED, tags={PID_TAG: str(dead.pid)}))
+    sensor = build_definitions(Settings()).resolve_sensor_def("abandoned_runs_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    skipped = sensor(dg.build_sensor_context(instance=instance))
+    assert f"found run cccccccc (pid {dead.pid}" in skipped.skip_message
+    assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert sensor(dg.build_sensor_context(instance=instance)).skip_message == "no abandoned run"
     assert mark_abandoned_runs(instance, "daily_market_job") == []
 
 
