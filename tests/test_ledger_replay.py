@@ -27,6 +27,7 @@ from warehouse.schemas import CORE_RETURNS_DAILY, MARTS_ANOMALY_STATUS, RAW_CRYP
 D = dt.date
 START, END = D(2023, 5, 15), D(2023, 6, 2)
 GOLD_HOLE = D(2023, 5, 24)  # a Wednesday: COMEX and the NYSE traded
+MEMORIAL_DAY = D(2023, 5, 29)  # the NYSE closed, CME Globex (gold) traded
 SPIKE, NEXT = D(2023, 6, 5), D(2023, 6, 6)
 TRADITIONAL = [
     {"series": "gold", "ticker": "GC=F", "calendar": "us_futures", "description": "gold"},
@@ -89,6 +90,8 @@ def test_real_quirks_are_quarantined_named_healed_and_filled(warehouse_path, tmp
         assert stored_ssw.height > 5 and ssw["date"][0] not in stored_ssw["date"].to_list()
         assert stored_ssw.filter(pl.col("open") > pl.col("high")).height > 0  # a bad open is a warning, stored
         assert traditional.filter(pl.col("series") == "nasdaq").height == 14  # every NYSE session of the range
+        on_memorial_day = set(traditional.filter(pl.col("date") == MEMORIAL_DAY)["series"])
+        assert "gold" in on_memorial_day and "nasdaq" not in on_memorial_day  # each series on its own calendar
         message = run_holes(backfill)
         assert f"missing gold on {GOLD_HOLE}" in message and "outage okx:BTC:spot" in message
         status = wh.read_window(MARTS_ANOMALY_STATUS)
