@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from playwright import sync_api as playwright
@@ -100,7 +101,7 @@ def dagster_ui(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_person_materialises_the_whole_graph_from_the_ui(dagster_ui):
+def test_a_person_materialises_the_whole_graph_from_the_ui(dagster_ui, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     today = dt.datetime.now(dt.timezone.utc).date()
     first, last = today - dt.timedelta(days=12), today - dt.timedelta(days=3)
@@ -139,7 +140,16 @@ def test_a_person_materialises_the_whole_graph_from_the_ui(dagster_ui):
         latest = max(dt.date.fromisoformat(t["dagster/asset_partition_range_end"]) for t in ranged)
         assert last <= latest < today
 
-        assert f"{latest} to {latest}" in text  # Table 1 is for the latest complete day
+        page.goto(f"{dagster_ui}/assets/marts/anomaly_status", wait_until="networkidle")
+        body = page.locator("body")
+        wait_for("the anomaly status metadata", lambda: "active_pairs" in body.inner_text(), timeout=30)
+        text = body.inner_text()
+        # The page shows the Table 1 day the run stored (published for BI tools).
+        with duckdb.connect(str(tmp_path / "published" / "warehouse.duckdb"), read_only=True) as con:
+            as_of = con.execute("SELECT max(as_of) FROM marts.anomaly_status").fetchone()[0]
+        assert last <= as_of <= latest
+        covered = text[text.find("as_of_covered"):][:80]
+        assert f"{as_of} to {as_of}" in covered, covered  # Table 1 is for the latest complete day
         assert "missed_days_sensor" in text and "daily_market_job" in text
         page.screenshot(path=str(ARTIFACTS / "anomaly-status.png"), full_page=True)
         browser.close()
