@@ -150,7 +150,10 @@ def test_a_person_materialises_the_whole_graph_from_the_ui(dagster_ui, tmp_path)
         assert last <= as_of <= latest
         covered = text[text.find("as_of_covered"):][:80]
         assert f"{as_of} to {as_of}" in covered, covered  # Table 1 is for the latest complete day
-        assert "missed_days_sensor" in text and "daily_market_job" in text
+        # Its automation: the daily job, and the sensors that launch it (catch-up, hole retries).
+        defs = build_definitions(Settings())
+        sensors = [sensor for sensor in defs.sensors if sensor.has_jobs and sensor.job_name == "daily_market_job"]
+        assert "daily_market_job" in text and f"{len(sensors)} sensors" in text
         page.screenshot(path=str(ARTIFACTS / "anomaly-status.png"), full_page=True)
         browser.close()
 
