@@ -30,3 +30,13 @@ def realdata() -> Path:
 def days(start: str, count: int) -> tuple[dt.date, dt.date]:
     first = dt.date.fromisoformat(start)
     return first, first + dt.timedelta(days=count)
+
+
+def print_figures(request, line: str) -> None:
+    """Write a suite's figures (for the README) into pytest's terminal output, outside the captured output."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(line)

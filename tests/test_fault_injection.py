@@ -19,6 +19,7 @@ from yfinance.data import YfData
 from assets.raw.sources.base import GaveUp, SourceError
 from assets.raw.sources.exchanges import ExchangeSource
 from assets.raw.sources.yahoo import YahooSource
+from conftest import print_figures
 from fake_venues import Venues
 from fake_yahoo import YahooServer, sample_series
 from local_http import Fault
@@ -52,12 +53,7 @@ def figures_line() -> str:
 @pytest.fixture(scope="module", autouse=True)
 def figures(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(figures_line())
+    print_figures(request, figures_line())
     assert OUTCOMES["injected"] == OUTCOMES["survived"] + OUTCOMES["refused"]
 
 

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from yfinance.data import YfData
 
+from conftest import print_figures
 from fake_venues import Fault, Venues
 from fake_yahoo import YahooServer, sample_series
 from pipelines import cli
@@ -44,12 +45,8 @@ def figures_line() -> str:
 @pytest.fixture(scope="module", autouse=True)
 def figures(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and OUTCOMES["injected"]:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(figures_line())
+    if OUTCOMES["injected"]:
+        print_figures(request, figures_line())
     assert OUTCOMES["rows_lost"] == 0
 
 
