@@ -23,7 +23,7 @@ from typing import Callable
 import dagster as dg
 import polars as pl
 
-from assets.raw.sources.routed import PROGRESS, RoutedCryptoSource
+from assets.raw.sources.routed import PROGRESS, RoutedCryptoSource, RoutedTally
 from pipelines.run import materialize_range
 from pipelines.settings import Settings
 from warehouse.db import Warehouse
@@ -33,17 +33,31 @@ SHOWN = 12  # lines per list in the summary; the rest is counted
 
 
 class _ProgressPrinter(logging.Handler):
-    """Prints each progress line with the time since the replay began; remembers the routed source."""
+    """Prints each progress line with the time since the replay began, and tallies what the routed source of
+    each run delivered (a long range runs as several runs, each with its own source)."""
 
     def __init__(self, out: Callable[[str], None]):
         super().__init__(logging.INFO)
         self.out = out
         self.began = time.perf_counter()
-        self.source: RoutedCryptoSource | None = None
+        self.current: RoutedCryptoSource | None = None
+        self.tally = RoutedTally()
+        self.runs = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.source = getattr(record, "routed_source", self.source)
+        source = getattr(record, "routed_source", None)
+        if source is not None and source is not self.current:
+            self.finish()
+            self.current = source
         self.out(f"[{time.perf_counter() - self.began:7.1f} s] {record.getMessage()}")
+
+    def finish(self) -> RoutedTally | None:
+        """Adds the latest run's source to the tally; the tally, or None when no routed source reported."""
+        if self.current is not None:
+            self.tally.add(self.current)
+            self.runs += 1
+            self.current = None
+        return self.tally if self.runs else None
 
 
 def replay(start: dt.date, end: dt.date, settings: Settings, instance: dg.DagsterInstance | None = None,
@@ -66,11 +80,14 @@ def replay(start: dt.date, end: dt.date, settings: Settings, instance: dg.Dagste
         PROGRESS.removeHandler(printer)
         PROGRESS.setLevel(level)
         PROGRESS.propagate = propagate
-    out(closing_summary(printer.source, Warehouse(settings.warehouse_path), start, end))
+    out(closing_summary(printer.finish(), Warehouse(settings.warehouse_path), start, end))
     return result
 
 
-def closing_summary(source: RoutedCryptoSource | None, warehouse: Warehouse, start: dt.date, end: dt.date) -> str:
+def closing_summary(source: RoutedCryptoSource | RoutedTally | None, warehouse: Warehouse, start: dt.date,
+                    end: dt.date) -> str:
+    """What came from where (over every run of the range), the archive files not there, the holes of [start,
+    end] in the stored raw tables (recorded in the coverage ledger) and the anomaly episodes by code."""
     lines = ["", "What came from where:"]
     if source is None:
         lines.append("  one source served every day (history.routes is empty); no per-source counts")

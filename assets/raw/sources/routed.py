@@ -244,6 +244,45 @@ class RoutedCryptoSource:
         return found
 
 
+class RoutedTally:
+    """What the routed sources of several runs delivered, route by route: a range longer than one run is
+    served by one routed source per run, and a replay's summary covers them all. Days and instruments are
+    united, rows and the sources' counters added up; archive files missing in several runs count once.
+    Holds counts only (not the sources, whose caches would otherwise outlive their run)."""
+
+    def __init__(self) -> None:
+        self.summaries: dict[str, RouteSummary] = {}
+        self.stats: dict[str, HistoryStats | None] = {}
+        self._missing: dict[str, None] = {}
+
+    def add(self, source: RoutedCryptoSource) -> None:
+        for route, summary in zip(source.routes, source.summaries):
+            key = route.describe()
+            total = self.summaries.setdefault(key, RouteSummary(summary.source))
+            total.days |= summary.days
+            total.contracts |= summary.contracts
+            for table, count in summary.rows.items():
+                total.rows[table] = total.rows.get(table, 0) + count
+            stats = getattr(route.source, "stats", None)
+            if isinstance(stats, HistoryStats):
+                counted = self.stats.get(key) or HistoryStats()
+                counted.requests += stats.requests
+                counted.files_read += stats.files_read
+                counted.downloads += stats.downloads
+                counted.missing = list(dict.fromkeys(counted.missing + stats.missing))
+                self.stats[key] = counted
+            else:
+                self.stats.setdefault(key, None)
+        self._missing.update(dict.fromkeys(source.missing_files()))
+
+    def summary(self) -> list[str]:
+        """One line per route, as `RoutedCryptoSource.summary`, over every run added."""
+        return [summary.line(self.stats.get(key)) for key, summary in self.summaries.items()]
+
+    def missing_files(self) -> list[str]:
+        return list(self._missing)
+
+
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)]
 
