@@ -183,7 +183,7 @@ def test_a_500_that_never_ends_names_venue_symbol_and_date(venues):
     with pytest.raises(SourceError) as error:
         live.crypto_bars(dt.date(2025, 3, 3), dt.date(2025, 3, 5))
     message = str(error.value)
-    assert "ccxt binance" in message and "BTC/USD:BTC" in message and "2025-03-03..2025-03-04" in message
+    assert "live binance" in message and "BTC/USD:BTC" in message and "2025-03-03..2025-03-04" in message
     assert "failed after 3 attempts" in message and "ExchangeNotAvailable" in message
     assert venues["binance"].count("/dapi/v1/klines") == 3
 
@@ -191,14 +191,14 @@ def test_a_500_that_never_ends_names_venue_symbol_and_date(venues):
 @pytest.mark.parametrize("body", ["<html><body>Bad gateway</body></html>", '{"code":"0","data":[["17'])
 def test_malformed_json_is_an_error_not_junk_rows(venues, body):
     venues["okx"].faults.append(Fault("/api/v5/market/candles", 200, body, times=None, content_type="text/html"))
-    with pytest.raises(SourceError, match=r"ccxt okx: fetch_ohlcv BTC/USD:BTC for 2025-03-03 .*not JSON"):
+    with pytest.raises(SourceError, match=r"live okx: fetch_ohlcv BTC/USD:BTC for 2025-03-03 .*not JSON"):
         source(venues, ("okx",), max_retries=1).crypto_bars(dt.date(2025, 3, 3), dt.date(2025, 3, 4))
 
 
 def test_a_market_list_that_lost_its_contracts_is_an_error(venues):
     venues["deribit"].overrides["/api/v2/public/get_instruments"] = {"jsonrpc": "2.0", "result": []}
     # ccxt turns an empty or unparseable market list into no markets of that type, without a word.
-    with pytest.raises(GaveUp, match=r"ccxt deribit: load_markets \(all markets\) for 2025-03-03 failed after 4 "
+    with pytest.raises(GaveUp, match=r"live deribit: load_markets \(all markets\) for 2025-03-03 failed after 4 "
                        r"attempts .*returned no swap and no future markets"):
         source(venues, ("deribit",)).instruments(dt.date(2025, 3, 3), dt.date(2025, 3, 4))
 

@@ -112,7 +112,7 @@ def test_a_venue_error_that_never_ends_names_venue_endpoint_symbol_dates_and_att
     with pytest.raises(GaveUp) as error:
         crypto(venues, venue).crypto_bars(*DAY)
     assert error.value.attempts == 4 and venues[venue].count(path) == 4
-    refused(error.value, f"ccxt {venue}: fetch_ohlcv", "2025-03-03", "failed after 4 attempts", "last error")
+    refused(error.value, f"live {venue}: fetch_ohlcv", "2025-03-03", "failed after 4 attempts", "last error")
 
 
 # ------------------------------------------------------------------------- rate limits and Retry-After
@@ -133,7 +133,7 @@ def test_a_418_ban_longer_than_the_budget_gives_the_venue_up_at_once(venues):
     with pytest.raises(GaveUp) as error:
         live.crypto_bars(*DAY)
     assert venues["binance"].count("/api/v3/klines") == 1  # no second request into a ban
-    refused(error.value, "ccxt binance: fetch_ohlcv BTC/USDT for 2025-03-03", "wait 600 s (Retry-After)",
+    refused(error.value, "live binance: fetch_ohlcv BTC/USDT for 2025-03-03", "wait 600 s (Retry-After)",
             "given up for this run", "HTTP 418")
     venues.reset_counts()
     with pytest.raises(GaveUp, match="given up earlier in this run"):
@@ -158,7 +158,7 @@ def test_an_endpoint_that_hangs_costs_at_most_the_venue_budget(venues):
     # Each request waits at most the timeout, cut to what is left: the budget bounds the time spent.
     assert live.budgets["okx"].spent <= 1.0 + 0.2
     assert 2 <= error.value.attempts <= 5
-    refused(error.value, "ccxt okx: fetch_ohlcv", "timeout", "budget of 1 s is spent", "RequestTimeout")
+    refused(error.value, "live okx: fetch_ohlcv", "timeout", "budget of 1 s is spent", "RequestTimeout")
 
 
 @pytest.mark.parametrize("times", [1, None], ids=["once", "always"])
@@ -173,7 +173,7 @@ def test_a_truncated_body_is_asked_again(venues, times):
     with pytest.raises(GaveUp) as error:
         live.crypto_bars(*DAY)
     assert venues["binance"].count("/api/v3/klines") == 4
-    refused(error.value, "ccxt binance: fetch_ohlcv BTC/USDT for 2025-03-03", "4x NetworkError")
+    refused(error.value, "live binance: fetch_ohlcv BTC/USDT for 2025-03-03", "4x NetworkError")
 
 
 def test_a_venue_that_is_down_is_given_up_within_its_budget(venues):
@@ -184,7 +184,7 @@ def test_a_venue_that_is_down_is_given_up_within_its_budget(venues):
     with pytest.raises(GaveUp) as error:
         live.instruments(*DAY)
     assert sleeps == [0.2, 0.4] and venues["bybit"].count("/") == 3  # the next wait (0.8 s) does not fit
-    refused(error.value, "ccxt bybit: load_markets", "3x HTTP 503", "budget of 1 s is spent")
+    refused(error.value, "live bybit: load_markets", "3x HTTP 503", "budget of 1 s is spent")
     venues.reset_counts()
     with pytest.raises(GaveUp, match="not asked, bybit was given up earlier"):
         live.crypto_bars(*DAY)
@@ -208,7 +208,7 @@ def test_an_empty_candle_answer_is_asked_again_then_refused(venues, venue):
     venues[venue].faults.append(Fault(path, 200, EMPTY[venue], times=None))
     with pytest.raises(GaveUp) as error:
         crypto(venues, venue).crypto_bars(*DAY)
-    refused(error.value, f"ccxt {venue}: fetch_ohlcv", "for 2025-03-03", "the answer is empty",
+    refused(error.value, f"live {venue}: fetch_ohlcv", "for 2025-03-03", "the answer is empty",
             "the window ends on 2025-03-03", "4x incomplete answer")
 
 
@@ -216,7 +216,7 @@ def test_a_candle_answer_that_stops_early_is_refused(venues):
     venues["okx"].empty_days.add(dt.date(2025, 3, 5))
     with pytest.raises(GaveUp) as error:
         crypto(venues, "okx").crypto_bars(*THREE_DAYS)
-    refused(error.value, "ccxt okx: fetch_ohlcv", "2025-03-03..2025-03-05", "the answer stops at 2025-03-04",
+    refused(error.value, "live okx: fetch_ohlcv", "2025-03-03..2025-03-05", "the answer stops at 2025-03-04",
             "the window ends on 2025-03-05")
 
 
@@ -227,7 +227,7 @@ def test_junk_in_a_200_is_refused_never_stored(venues, body):
     with pytest.raises(GaveUp) as error:
         crypto(venues, "binance").crypto_bars(*DAY)
     assert venues["binance"].count("/api/v3/klines") == 4
-    refused(error.value, "ccxt binance: fetch_ohlcv BTC/USDT for 2025-03-03", "failed after 4 attempts")
+    refused(error.value, "live binance: fetch_ohlcv BTC/USDT for 2025-03-03", "failed after 4 attempts")
 
 
 FUNDING_PATHS = {"binance": ("/fapi/v1/fundingRate", "[]"),
@@ -242,7 +242,7 @@ def test_an_empty_funding_history_on_a_day_with_settlements_is_refused(venues, v
     venues[venue].faults.append(Fault(path, 200, body, times=None))
     with pytest.raises(GaveUp) as error:
         crypto(venues, venue).funding(*DAY)
-    refused(error.value, f"ccxt {venue}: fetch_funding_rate_history", "the answer is empty",
+    refused(error.value, f"live {venue}: fetch_funding_rate_history", "the answer is empty",
             "settles at least every")
 
 
@@ -250,7 +250,7 @@ def test_a_market_list_that_comes_back_empty_is_refused_not_silently_dropped(ven
     venues["binance"].overrides["/dapi/v1/exchangeInfo"] = {"timezone": "UTC", "serverTime": 0, "symbols": []}
     with pytest.raises(GaveUp) as error:
         crypto(venues, "binance").instruments(*DAY)
-    refused(error.value, "ccxt binance: load_markets", "returned no inverse markets")
+    refused(error.value, "live binance: load_markets", "returned no inverse markets")
 
 
 # ----------------------------------------------------------------------------------- secrets
@@ -262,7 +262,7 @@ def test_no_secret_reaches_a_message_or_a_log_line_after_retries(venues, caplog)
         crypto(venues, "binance", environ=environ).crypto_bars(*DAY)
     for text in (str(error.value), caplog.text):
         assert "never-print" not in text
-    refused(error.value, "ccxt binance", "***")
+    refused(error.value, "live binance", "***")
 
 
 # ------------------------------------------------------------------------------------------ Yahoo

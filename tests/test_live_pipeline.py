@@ -81,5 +81,5 @@ def test_a_venue_failing_for_good_is_an_outage_hole_and_the_other_venues_land(li
     assert sorted(wh.read_window(RAW_CRYPTO_OHLCV)["venue"].unique()) == ["binance", "bybit", "deribit"]
     ledger = read_ledger(wh).filter(pl.col("subject").str.starts_with("okx:") & (pl.col("table") == "raw.crypto_ohlcv"))
     assert set(ledger["status"]) == {"outage"}
-    assert "ccxt okx: fetch_ohlcv BTC/USD:BTC for 2025-04-01..2025-04-04 failed after 3 attempts" in ledger["reason"][0]
+    assert "live okx: fetch_ohlcv BTC/USD:BTC for 2025-04-01..2025-04-04 failed after 3 attempts" in ledger["reason"][0]
     assert "outage okx:BTC:spot on 2025-04-01" in run_holes(result)

@@ -159,8 +159,8 @@ def test_replay_stores_what_was_served_across_a_quarterly_roll_and_a_rerun_downl
     assert {"BTC/USDT:USDT-230630", "BTC/USD:BTC-230630", "BTC/USDT:USDT-230929"} <= set(got["symbol"])
 
     # Progress as the run went, and the closing summary of what came from where.
-    assert "instruments 2023-06-20 to 2023-06-30: binance_archive+deribit_history:" in output
-    assert "crypto_bars 2023-07-01 to 2023-07-11: binance_rest+deribit_history:" in output
+    assert "instruments 2023-06-20 to 2023-06-30: binance_archive+deribit_rest:" in output
+    assert "crypto_bars 2023-07-01 to 2023-07-11: binance_rest+deribit_rest:" in output
     assert "What came from where:" in output and "Still missing in the stored raw tables:" in output
     assert "Anomaly episodes by code:" in output
     assert len(servers["archive"].requests) > 0
@@ -171,7 +171,7 @@ def test_replay_stores_what_was_served_across_a_quarterly_roll_and_a_rerun_downl
     assert main(["replay", "--start", START.isoformat(), "--end", END.isoformat()]) == 0
     output = capsys.readouterr().out
     assert len(servers["archive"].requests) == asked, servers["archive"].requests[asked:]
-    archive_line = next(line for line in output.splitlines() if line.startswith("  binance_archive+deribit_history:"))
+    archive_line = next(line for line in output.splitlines() if line.startswith("  binance_archive+deribit_rest:"))
     assert "22 files read, 0 downloaded" in archive_line
     assert wh.read_window(RAW_CRYPTO_OHLCV).equals(before)
 

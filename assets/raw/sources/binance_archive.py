@@ -51,6 +51,7 @@ from .retry import RetryPolicy, Transient, VenueBudget, call_with_retries, parse
 from .routed import HistoryStats, ReconstructedInstrument, concat_frames, snapshots_from_bars
 
 VENUE = "binance"
+NAME = "binance_archive"  # one name for the source: settings routes, progress, summaries, messages
 DAY_MS = 86_400_000
 # A quarterly trades for about two quarters before its expiry (as NEXT_QUARTER, then CURRENT_QUARTER).
 CONTRACT_LIFE_DAYS = 200
@@ -161,9 +162,9 @@ def _number(value: str, where: str, what: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise SourceError(f"binance archive: {where}: {what} is not a number: {value!r}") from None
+        raise SourceError(f"{NAME}: {where}: {what} is not a number: {value!r}") from None
     if not math.isfinite(number):
-        raise SourceError(f"binance archive: {where}: {what} is not finite: {value!r}")
+        raise SourceError(f"{NAME}: {where}: {what} is not finite: {value!r}")
     return number
 
 
@@ -182,19 +183,19 @@ def parse_klines(data: bytes, where: str, contract: BinanceContract, price_type:
     expiry_ms = contract.expiry_ms()
     for number, row in enumerate(_rows(data, where), start=1):
         if len(row) < 8:
-            raise SourceError(f"binance archive: {where}: row {number} of {contract.venue_id} has {len(row)} "
+            raise SourceError(f"{NAME}: {where}: row {number} of {contract.venue_id} has {len(row)} "
                               "columns, expected 12 (open time, open, high, low, close, volume, ...)")
         opened = _epoch_ms(row[0], where)
         day = _day(opened)
         if opened % DAY_MS:
-            raise SourceError(f"binance archive: {where}: {contract.venue_id} candle of {day} does not open at "
+            raise SourceError(f"{NAME}: {where}: {contract.venue_id} candle of {day} does not open at "
                               f"00:00 UTC ({row[0]})")
         if expiry_ms is not None and opened >= expiry_ms:
             continue
         at = f"{where}, {contract.venue_id} {day}"
         prices = [_number(v, at, name) for v, name in zip(row[1:5], ("open", "high", "low", "close"))]
         if min(prices) <= 0:
-            raise SourceError(f"binance archive: {at}: non-positive price in {row[1:5]}")
+            raise SourceError(f"{NAME}: {at}: non-positive price in {row[1:5]}")
         volume = None
         if price_type == "last":
             volume = _number(row[7] if contract.margin == "cm" else row[5], at, "volume")
@@ -210,7 +211,7 @@ def parse_funding(data: bytes, where: str, symbol: str) -> pl.DataFrame:
     times, rates, hours = [], [], []
     for number, row in enumerate(_rows(data, where), start=1):
         if len(row) not in (2, 3):
-            raise SourceError(f"binance archive: {where}: funding row {number} of {symbol} has {len(row)} columns, "
+            raise SourceError(f"{NAME}: {where}: funding row {number} of {symbol} has {len(row)} columns, "
                               "expected calc_time,funding_interval_hours,last_funding_rate")
         stamp = _epoch_ms(row[0], where)
         times.append(dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=stamp))
@@ -242,14 +243,14 @@ class ArchiveFiles:
         self.remote = location.startswith(("http://", "https://"))
         self.location = location.rstrip("/")
         if self.remote and cache_dir is None:
-            raise SourceError(f"binance archive: {location} is a URL, so a cache folder is needed (cache_dir)")
+            raise SourceError(f"{NAME}: {location} is a URL, so a cache folder is needed (cache_dir)")
         if not self.remote and not Path(location).is_dir():
-            raise SourceError(f"binance archive: folder {location} does not exist (expected the archive's data/ tree)")
+            raise SourceError(f"{NAME}: folder {location} does not exist (expected the archive's data/ tree)")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.verify_checksums = verify_checksums
         self.policy = RetryPolicy(retries=max_retries, backoff_seconds=backoff_seconds,
                                   timeout_seconds=timeout_seconds, venue_budget_seconds=venue_budget_seconds)
-        self.budget = VenueBudget("binance archive", venue_budget_seconds)
+        self.budget = VenueBudget(NAME, venue_budget_seconds)
         self.sleep = sleep
         self.stats = stats if stats is not None else HistoryStats()
 
@@ -293,7 +294,7 @@ class ArchiveFiles:
             return None
         expected = self._download(path + ".CHECKSUM") if self.verify_checksums else None
         if self.verify_checksums and expected is None:
-            raise SourceError(f"binance archive: {self.location}/{path}.CHECKSUM is missing, so {path} cannot be "
+            raise SourceError(f"{NAME}: {self.location}/{path}.CHECKSUM is missing, so {path} cannot be "
                               "verified (set verify_checksums false to accept unverified files)")
         data = self._unzip(path, body, expected, f"{self.location}/{path}")
         # Keep the files only once they are verified, written whole (rename) so a crash leaves no half file.
@@ -320,7 +321,7 @@ class ArchiveFiles:
                     return None
                 raise
 
-        body = call_with_retries(attempt, what=f"binance archive: downloading {url}", policy=self.policy,
+        body = call_with_retries(attempt, what=f"{NAME}: downloading {url}", policy=self.policy,
                                  budget=self.budget, classify=_transient_download,
                                  describe=lambda exc: f"{type(exc).__name__}: {exc}"[:300], sleep=self.sleep)
         if body is not None and not path.endswith(".CHECKSUM"):
@@ -330,22 +331,22 @@ class ArchiveFiles:
     def _unzip(self, path: str, body: bytes, checksum: bytes | None, shown: str) -> bytes:
         if self.verify_checksums:
             if checksum is None:
-                raise SourceError(f"binance archive: {shown}.CHECKSUM is missing, so {shown} cannot be verified "
+                raise SourceError(f"{NAME}: {shown}.CHECKSUM is missing, so {shown} cannot be verified "
                                   "(set verify_checksums false to accept unverified files)")
             expected = checksum.decode("ascii", errors="replace").split()[0].lower() if checksum.strip() else ""
             actual = hashlib.sha256(body).hexdigest()
             if expected != actual:
-                raise SourceError(f"binance archive: {shown} does not match its CHECKSUM (sha256 {actual}, "
+                raise SourceError(f"{NAME}: {shown} does not match its CHECKSUM (sha256 {actual}, "
                                   f"CHECKSUM says {expected or 'nothing'}); the file is damaged: delete it and download "
                                   "it again")
         try:
             with zipfile.ZipFile(io.BytesIO(body)) as archive:
                 names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
                 if len(names) != 1:
-                    raise SourceError(f"binance archive: {shown} holds {len(names)} CSV files, expected one")
+                    raise SourceError(f"{NAME}: {shown} holds {len(names)} CSV files, expected one")
                 return archive.read(names[0])
         except zipfile.BadZipFile:
-            raise SourceError(f"binance archive: {shown} is not a readable zip file") from None
+            raise SourceError(f"{NAME}: {shown} is not a readable zip file") from None
 
 
 def _transient_download(exc: BaseException) -> Transient | None:
@@ -379,7 +380,7 @@ class BinanceArchiveSource:
     linear) and/or `cm` (COIN-M, inverse); spot: `spot` (spot archive) or `index` (USD-M index klines);
     today: the current UTC day (which months are published)."""
 
-    name = "binance_archive"
+    name = NAME
     reads_by_month = True  # files are monthly and parsed once per run: asking month by month costs nothing
 
     def __init__(self, location: str, underlyings: Iterable[str] = ("BTC", "ETH"), margins: Iterable[str] = MARGINS,
@@ -390,7 +391,7 @@ class BinanceArchiveSource:
         self.margins = tuple(margins)
         unknown = [m for m in self.margins if m not in MARGINS]
         if unknown or spot not in ("spot", "index"):
-            raise SourceError(f"binance archive: margins must be among {MARGINS} (got {list(self.margins)}) and spot "
+            raise SourceError(f"{NAME}: margins must be among {MARGINS} (got {list(self.margins)}) and spot "
                               f"'spot' or 'index' (got {spot!r})")
         self.underlyings = tuple(underlyings)
         self.spot = spot

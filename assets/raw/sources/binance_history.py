@@ -39,6 +39,7 @@ from .routed import HistoryStats, concat_frames, snapshots_from_bars
 
 log = logging.getLogger(__name__)
 
+NAME = "binance_rest"  # one name for the source: settings routes, progress, summaries, messages
 DAY_MS = 86_400_000
 # ccxt's implicit method prefix and the most candles one request returns, per API.
 API = {"spot": ("publicGet", 1000), "um": ("fapiPublicGet", 1500), "cm": ("dapiPublicGet", 1500)}
@@ -51,7 +52,7 @@ class BinanceRestHistorySource:
     endpoint: a base URL replacing Binance's API host (a mirror or a local server); margins: `um`
     (USD-M, linear) and/or `cm` (COIN-M, inverse); delivery_margins: the families read by delivery klines."""
 
-    name = "binance_rest"
+    name = NAME
 
     def __init__(self, underlyings: Iterable[str] = ("BTC", "ETH"), margins: Iterable[str] = MARGINS,
                  delivery_margins: Iterable[str] = ("um",), endpoint: str | None = None, max_retries: int = 5,
@@ -61,7 +62,7 @@ class BinanceRestHistorySource:
         self.margins = tuple(margins)
         self.delivery_margins = tuple(m for m in delivery_margins if m in self.margins)
         if any(m not in MARGINS for m in self.margins):
-            raise SourceError(f"binance rest: margins must be among {MARGINS}, got {list(self.margins)}")
+            raise SourceError(f"{NAME}: margins must be among {MARGINS}, got {list(self.margins)}")
         self.stats = HistoryStats()
         # The live source builds the ccxt instance and owns the retry rule and the venue's time budget.
         self.live = ExchangeSource((VENUE,), self.underlyings, endpoints={VENUE: endpoint} if endpoint else None,
@@ -120,7 +121,7 @@ class BinanceRestHistorySource:
         """Spot or perpetual candles by the venue's symbol; an unknown symbol is an error."""
         rows = self._klines(api, endpoint, {"symbol": contract.venue_id}, f"{contract.venue_id} {endpoint}", start, end)
         if rows is None:
-            raise SourceError(f"binance rest: {endpoint} of {contract.venue_id} for {start} to "
+            raise SourceError(f"{NAME}: {endpoint} of {contract.venue_id} for {start} to "
                               f"{end - dt.timedelta(days=1)} refused: Invalid symbol")
         return _frame(contract, rows, f"{contract.venue_id} {endpoint}", price_type)
 
@@ -135,7 +136,7 @@ class BinanceRestHistorySource:
                 continue
             rows = self._klines(margin, "klines", {"symbol": contract.venue_id}, contract.venue_id, *life)
             if rows is None:
-                log.info("binance rest: %s refused (expired %s contract); reading it from continuous klines",
+                log.info(NAME + ": %s refused (expired %s contract); reading it from continuous klines",
                          contract.venue_id, margin)
                 continuous = self._continuous_series(margin, coin, start, end)
                 frames.append(continuous.filter(pl.col("symbol") == contract.symbol))
@@ -154,7 +155,7 @@ class BinanceRestHistorySource:
                 rows = self._klines(margin, "continuousKlines", {"pair": pair, "contractType": contract_type},
                                     f"{pair} {contract_type}", start, end)
                 if rows is None:
-                    raise SourceError(f"binance rest: continuous klines of {pair} {contract_type} for {start} to "
+                    raise SourceError(f"{NAME}: continuous klines of {pair} {contract_type} for {start} to "
                                       f"{end - dt.timedelta(days=1)} were refused")
                 for row in rows:
                     day = _day(int(row[0]))
@@ -183,11 +184,11 @@ class BinanceRestHistorySource:
             if answer is None:
                 return None
             if not isinstance(answer, list):
-                raise SourceError(f"binance rest: {endpoint} of {what} for {page_start} to {page_end} is not a list: "
+                raise SourceError(f"{NAME}: {endpoint} of {what} for {page_start} to {page_end} is not a list: "
                                   f"{str(answer)[:200]}")
             for row in answer:
                 if not isinstance(row, list) or len(row) < 8:
-                    raise SourceError(f"binance rest: {endpoint} row of {what} is malformed: {str(row)[:200]}")
+                    raise SourceError(f"{NAME}: {endpoint} row of {what} is malformed: {str(row)[:200]}")
                 if since <= int(row[0]) < until:
                     rows[int(row[0])] = row
             page_start = page_end
@@ -216,14 +217,14 @@ def _frame(contract: BinanceContract, rows: list, where: str, price_type: str) -
         opened = int(row[0])
         day = _day(opened)
         if opened % DAY_MS:
-            raise SourceError(f"binance rest: {where}: candle of {contract.venue_id} for {day} does not open at 00:00 UTC")
+            raise SourceError(f"{NAME}: {where}: candle of {contract.venue_id} for {day} does not open at 00:00 UTC")
         try:
             prices = [float(v) for v in row[1:5]]
             volume = None if price_type != "last" else float(row[7] if contract.margin == "cm" else row[5])
         except (TypeError, ValueError):
-            raise SourceError(f"binance rest: {where}: candle of {contract.venue_id} for {day} is malformed: {row}") from None
+            raise SourceError(f"{NAME}: {where}: candle of {contract.venue_id} for {day} is malformed: {row}") from None
         if min(prices) <= 0:
-            raise SourceError(f"binance rest: {where}: candle of {contract.venue_id} for {day} has a non-positive price: {row}")
+            raise SourceError(f"{NAME}: {where}: candle of {contract.venue_id} for {day} has a non-positive price: {row}")
         out.append({"date": day, "venue": VENUE, "symbol": contract.symbol, "kind": contract.kind,
                     "price_type": price_type, "open": prices[0], "high": prices[1], "low": prices[2],
                     "close": prices[3], "volume": volume})

@@ -36,6 +36,7 @@ from .funding_history import normalize_settlements
 from .routed import HistoryStats, ReconstructedInstrument, concat_frames, snapshots_from_bars
 
 VENUE = "deribit"
+NAME = "deribit_rest"  # one name for the source: settings routes, progress, summaries, messages
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
@@ -63,7 +64,7 @@ class DeribitHistorySource:
 
     endpoint: a base URL replacing Deribit's API host (a mirror or a local server)."""
 
-    name = "deribit_history"
+    name = NAME
 
     def __init__(self, underlyings: Iterable[str] = ("BTC", "ETH"), endpoint: str | None = None,
                  max_retries: int = 5, backoff_seconds: float = 1.0, timeout_seconds: float = 30.0,
@@ -122,7 +123,7 @@ class DeribitHistorySource:
                 for row in _result(answer, name, list):
                     if not isinstance(row, dict) or not isinstance(row.get("timestamp"), int) or \
                             not _finite(row.get("interest_1h")):
-                        raise SourceError(f"deribit history: funding row of {name} is malformed: {str(row)[:200]}")
+                        raise SourceError(f"{NAME}: funding row of {name} is malformed: {str(row)[:200]}")
                     if page_start <= row["timestamp"] < page_end:
                         records[row["timestamp"]] = row
                 page_start = page_end
@@ -155,11 +156,11 @@ class DeribitHistorySource:
                 continue
             columns = [result.get(k) for k in ("ticks", "open", "high", "low", "close", "volume")]
             if not all(isinstance(c, list) for c in columns) or len({len(c) for c in columns}) != 1:
-                raise SourceError(f"deribit history: chart data of {name} for {page_start} to {page_end} is malformed: "
+                raise SourceError(f"{NAME}: chart data of {name} for {page_start} to {page_end} is malformed: "
                                   f"{str(result)[:200]}")
             for ts, o, h, low, c, volume in zip(*columns):
                 if not isinstance(ts, int) or ts % DAY_MS or not all(_finite(v) and v > 0 for v in (o, h, low, c)):
-                    raise SourceError(f"deribit history: candle of {name} for {_day(ts) if isinstance(ts, int) else ts} "
+                    raise SourceError(f"{NAME}: candle of {name} for {_day(ts) if isinstance(ts, int) else ts} "
                                       f"is malformed: {[ts, o, h, low, c, volume]}")
                 if since <= ts < until and (expiry is None or ts < _ms(expiry)):
                     candles[ts] = (o, h, low, c, volume)
@@ -180,7 +181,7 @@ class DeribitHistorySource:
             points = _result(answer, index_name, list)
             if not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], int) and _finite(p[1]) and p[1] > 0
                        for p in points):
-                raise SourceError(f"deribit history: index chart of {index_name} is malformed: {str(points)[:200]}")
+                raise SourceError(f"{NAME}: index chart of {index_name} is malformed: {str(points)[:200]}")
             self._index[index_name] = sorted(points)
         points = self._index[index_name]
         spot = deribit_instrument(coin, "spot")
@@ -210,7 +211,7 @@ class DeribitHistorySource:
 def _result(answer: Any, name: str, kind: type) -> Any:
     result = answer.get("result") if isinstance(answer, dict) else None
     if not isinstance(result, kind):
-        raise SourceError(f"deribit history: answer for {name} has no {kind.__name__} result: {str(answer)[:200]}")
+        raise SourceError(f"{NAME}: answer for {name} has no {kind.__name__} result: {str(answer)[:200]}")
     return result
 
 

@@ -46,6 +46,8 @@ from .venues import DAY_MS, HOUR_MS, PROFILES, VenueProfile
 
 log = logging.getLogger(__name__)
 
+# One name for the source (the venues through ccxt): settings routes, progress, summaries, messages.
+NAME = "live"
 KINDS = {"spot": "spot", "swap": "perp", "future": "future"}
 # One spot pair per coin and venue is the venue's spot price (basis and returns need exactly one).
 SPOT_QUOTES = ("USDT", "USD", "USDC")
@@ -126,7 +128,7 @@ class Instrument:
 class ExchangeSource:
     """ccxt venues as a `CryptoSource`. `sleep` is replaceable so waits can be observed in tests."""
 
-    name = "ccxt"
+    name = NAME
 
     def __init__(
         self,
@@ -142,7 +144,7 @@ class ExchangeSource:
     ):
         unknown = [v for v in venues if v not in PROFILES]
         if unknown:
-            raise SourceError(f"ccxt: no profile for venue(s) {unknown}; known: {sorted(PROFILES)}")
+            raise SourceError(f"{NAME}: no profile for venue(s) {unknown}; known: {sorted(PROFILES)}")
         self.venues = venues
         self.underlyings = tuple(underlyings)
         self.endpoints = dict(endpoints or {})
@@ -182,7 +184,7 @@ class ExchangeSource:
             return method()
 
         return call_with_retries(
-            attempt, what=f"ccxt {venue}: {what} {symbol} for {span}", policy=self.policy,
+            attempt, what=f"{NAME} {venue}: {what} {symbol} for {span}", policy=self.policy,
             budget=self.budgets[venue], classify=lambda exc: self._transient(venue, exc),
             describe=lambda exc: self._describe(venue, exc), sleep=self.sleep,
         )
@@ -257,7 +259,7 @@ class ExchangeSource:
             instruments = [i for i in instruments if i.kind != "spot" or spots[i.underlying] is i]
             if not any(i.kind == "perp" for i in instruments):
                 raise IncompleteAnswer(
-                    f"ccxt {venue}: load_markets for {span} returned no perpetual of {list(self.underlyings)}: "
+                    f"{NAME} {venue}: load_markets for {span} returned no perpetual of {list(self.underlyings)}: "
                     "the venue's market list is missing or malformed"
                 )
             self._instruments[venue] = sorted(instruments, key=lambda i: i.symbol)
@@ -269,7 +271,7 @@ class ExchangeSource:
         present = {name for m in markets.values() if isinstance(m, dict) for name in _market_lists(m)}
         missing = [name for name in PROFILES[venue].market_lists if name not in present]
         if missing:
-            raise IncompleteAnswer(f"ccxt {venue}: load_markets for {span} returned no {' and no '.join(missing)} "
+            raise IncompleteAnswer(f"{NAME} {venue}: load_markets for {span} returned no {' and no '.join(missing)} "
                                    "markets: that market list is missing or malformed")
 
     def _wanted(self, market: dict) -> bool:
@@ -283,9 +285,9 @@ class ExchangeSource:
         kind = KINDS[market["type"]]
         expiry = market.get("expiry")
         if kind == "future" and not isinstance(expiry, int):
-            raise MalformedAnswer(f"ccxt {venue}: {market.get('symbol')}: dated future without an expiry")
+            raise MalformedAnswer(f"{NAME} {venue}: {market.get('symbol')}: dated future without an expiry")
         if kind == "future" and _hour(expiry) != PROFILES[venue].delivery_hour_utc:
-            log.warning("ccxt %s: %s expires at %s, not at the venue's usual %02d:00 UTC", venue, market["symbol"],
+            log.warning(NAME + " %s: %s expires at %s, not at the venue's usual %02d:00 UTC", venue, market["symbol"],
                         dt.datetime.fromtimestamp(expiry / 1000, tz=dt.timezone.utc), PROFILES[venue].delivery_hour_utc)
         contract = kind != "spot"
         return Instrument(
@@ -364,7 +366,7 @@ class ExchangeSource:
             first = _day(min(rows))
             missing = [str(first + dt.timedelta(days=i)) for i in range((end - first).days)
                        if first + dt.timedelta(days=i) not in got]
-            log.warning("ccxt %s: no %s candle of %s for %s", profile.venue, price, inst.symbol, ", ".join(missing[:10]))
+            log.warning(NAME + " %s: no %s candle of %s for %s", profile.venue, price, inst.symbol, ", ".join(missing[:10]))
         volume_kept = price == "last"
         return pl.DataFrame(
             [{
@@ -378,7 +380,7 @@ class ExchangeSource:
     def _page_of_candles(self, venue: str, what: str, symbol: str, price: str, span: str, candles: Any,
                          since: int, until: int, must_reach: bool) -> dict[int, list]:
         if not isinstance(candles, list):
-            raise MalformedAnswer(f"ccxt {venue}: {what} {symbol} for {span} is not a list of candles: "
+            raise MalformedAnswer(f"{NAME} {venue}: {what} {symbol} for {span} is not a list of candles: "
                                   f"{str(candles)[:200]}")
         page = {}
         for candle in candles:
@@ -388,14 +390,14 @@ class ExchangeSource:
         last_day = until - DAY_MS
         if must_reach and (not page or max(page) < last_day):
             got = f"stops at {_day(max(page))}" if page else "is empty"
-            raise IncompleteAnswer(f"ccxt {venue}: {what} {symbol} for {span}: the answer {got}, "
+            raise IncompleteAnswer(f"{NAME} {venue}: {what} {symbol} for {span}: the answer {got}, "
                                    f"the window ends on {_day(last_day)}")
         return page
 
     @staticmethod
     def _check_candle(venue: str, symbol: str, price: str, candle: Any) -> int:
         def bad(reason: str) -> MalformedAnswer:
-            return MalformedAnswer(f"ccxt {venue}: {price} candle of {symbol} is malformed ({reason}): {str(candle)[:200]}")
+            return MalformedAnswer(f"{NAME} {venue}: {price} candle of {symbol} is malformed ({reason}): {str(candle)[:200]}")
 
         if not isinstance(candle, (list, tuple)) or len(candle) < 6 or not isinstance(candle[0], int):
             raise bad("not [timestamp, open, high, low, close, volume]")
@@ -436,7 +438,7 @@ class ExchangeSource:
             def ask() -> dict[str, float]:
                 rows = exchange.fapiPublicGetFundingInfo()
                 if not isinstance(rows, list):
-                    raise MalformedAnswer(f"ccxt {profile.venue}: fundingInfo is not a list: {str(rows)[:200]}")
+                    raise MalformedAnswer(f"{NAME} {profile.venue}: fundingInfo is not a list: {str(rows)[:200]}")
                 return {str(r.get("symbol")): float(r["fundingIntervalHours"]) for r in rows
                         if isinstance(r, dict) and r.get("fundingIntervalHours")}
 
@@ -463,7 +465,7 @@ class ExchangeSource:
                 if must_reach and (not found or max(found) < until - profile.usual_funding_hours * HOUR_MS):
                     got = ("stops at " + _stamp(max(found))) if found else "is empty"
                     raise IncompleteAnswer(
-                        f"ccxt {profile.venue}: fetch_funding_rate_history {inst.symbol} for {span}: the answer "
+                        f"{NAME} {profile.venue}: fetch_funding_rate_history {inst.symbol} for {span}: the answer "
                         f"{got}, while the venue settles at least every {profile.usual_funding_hours:g} h")
                 return found
 
@@ -490,7 +492,7 @@ class ExchangeSource:
         history = exchange.fetch_funding_rate_history(inst.symbol, since=since, limit=profile.funding_per_page,
                                                       params=profile.funding_until(until))
         if not isinstance(history, list):
-            raise MalformedAnswer(f"ccxt {profile.venue}: fetch_funding_rate_history {inst.symbol} for {span} is "
+            raise MalformedAnswer(f"{NAME} {profile.venue}: fetch_funding_rate_history {inst.symbol} for {span} is "
                                   f"not a list: {str(history)[:200]}")
         if len(history) >= profile.funding_per_page and until - since >= 2 * HOUR_MS:
             middle = since + (until - since) // 2 // HOUR_MS * HOUR_MS
@@ -501,7 +503,7 @@ class ExchangeSource:
             ts = row.get("timestamp") if isinstance(row, dict) else None
             rate = profile.funding_rate(row) if isinstance(row, dict) else None
             if not isinstance(ts, int) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
-                raise MalformedAnswer(f"ccxt {profile.venue}: funding row of {inst.symbol} for {span} is malformed: "
+                raise MalformedAnswer(f"{NAME} {profile.venue}: funding row of {inst.symbol} for {span} is malformed: "
                                       f"{str(row)[:200]}")
             if since <= ts < until:
                 found[ts] = float(rate)
