@@ -1,14 +1,16 @@
-"""`python -m pipelines.cli replay --start 2020-01-01 [--end ...]`: fill a range of history as one run.
+"""`python -m pipelines.cli replay --start 2020-01-01 [--end ...]`: fill a range of history.
 
 The settings say which source serves which days (`history.routes`, e.g. the Binance archive up to a date
-and the live venues after it). The replay runs the daily job over the whole range as one run, printing
-progress as the sources deliver (per route: days, instruments, rows, requests and archive files), then a
-closing summary: what came from where, which archive files were not there, and the holes still in the
+and the live venues after it). The replay runs the daily job over the whole range (as consecutive runs of
+at most `runs.max_days_per_run` days, see pipelines/run.py), printing progress as the sources deliver (per
+route: days, instruments, rows, requests and archive files), then a closing summary over the whole range:
+what came from where, which archive files were not there, and the holes still in the
 stored raw tables (days without a spot or perpetual candle, perpetual days without funding). The holes are
 also written to `raw.coverage_ledger` when the warehouse has that table.
 
 Progress comes from the routed source's `PROGRESS` logger (see `assets/raw/sources/routed.py`): the
-source lives inside the run's Dagster resources, and a log record is how it reaches this command.
+source lives inside the run's Dagster resources (a new one each run), and a log record is how it reaches
+this command, which adds up what each run's source delivered.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import dagster as dg
 import polars as pl
 
 from assets.raw.sources.routed import PROGRESS, RoutedCryptoSource, RoutedTally
-from pipelines.run import materialize_range
+from pipelines.run import materialize_range, run_parts
 from pipelines.settings import Settings
 from warehouse.db import Warehouse
 
@@ -62,13 +64,15 @@ class _ProgressPrinter(logging.Handler):
 
 def replay(start: dt.date, end: dt.date, settings: Settings, instance: dg.DagsterInstance | None = None,
            raise_on_error: bool = False, out: Callable[[str], None] = print) -> dg.ExecuteInProcessResult:
-    """Materialise [start, end] (inclusive UTC days) as one run with progress and a closing summary."""
+    """Materialise [start, end] (inclusive UTC days) with progress and a closing summary of the whole range."""
     routes = settings.history.routes
     if routes and settings.source != "live":
         out(f"note: history.routes apply to source 'live'; source '{settings.source}' serves every day")
     elif routes:
-        out(f"Replaying {start} to {end} ({(end - start).days + 1} days) on routes: " + "; ".join(
-            f"{'+'.join(r.sources)} [{r.start or '...'}, {r.end or '...'})" for r in routes))
+        runs = len(run_parts(start, end, settings.runs.max_days_per_run))
+        out(f"Replaying {start} to {end} ({(end - start).days + 1} days, {runs} run{'s' if runs > 1 else ''} of at "
+            f"most {settings.runs.max_days_per_run} days) on routes: " + "; ".join(
+                f"{'+'.join(r.sources)} [{r.start or '...'}, {r.end or '...'})" for r in routes))
     printer = _ProgressPrinter(out)
     level, propagate = PROGRESS.level, PROGRESS.propagate
     PROGRESS.addHandler(printer)

@@ -410,6 +410,16 @@ class CoverageSettings(_Section):
     lookback_days: int = Field(60, ge=1, description="Only holes this many days back or newer are retried.")
 
 
+
+class RunSettings(_Section):
+    """How a range of days is run (`materialize`, `replay`, a backfill from the CLI)."""
+
+    max_days_per_run: int = Field(
+        366, ge=1, description="A longer range runs as consecutive runs of at most this many days, oldest first, with "
+        "the same tables as one run. A run holds its days' frames in memory: about a year per run keeps a build of "
+        "any length within 1 GiB; fewer days per run use less memory and take longer.")
+
+
 class Settings(_Section):
     source: Literal["sample", "live"] = "sample"
     warehouse_path: str = DEFAULT_WAREHOUSE
@@ -430,6 +440,7 @@ class Settings(_Section):
     history: HistorySettings = HistorySettings()
     integrity: IntegritySettings = IntegritySettings()
     coverage: CoverageSettings = CoverageSettings()
+    runs: RunSettings = RunSettings()
 
     @model_validator(mode="after")
     def _check_venues(self) -> "Settings":

@@ -4,13 +4,16 @@ its own routed source), and every source goes by the one name the settings' rout
 import datetime as dt
 import typing
 
+import dagster as dg
 import pytest
 
 from assets.raw.sources.binance_archive import BinanceArchiveSource
 from assets.raw.sources.routed import Route, RoutedCryptoSource, RoutedTally
 from assets.resources import LiveMarketResource
-from pipelines.settings import HistoryRoute, Settings
+from pipelines.replay import replay
+from pipelines.settings import HistoryRoute, Settings, load_settings
 from test_history_sources import ROLL, TODAY, archive, book  # noqa: F401 - fixtures
+from test_replay_pipeline import END, START, served  # noqa: F401 - fixtures
 
 SWITCH = dt.date(2023, 7, 1)
 
@@ -70,3 +73,27 @@ def test_every_source_goes_by_the_name_its_settings_route_uses(archive, tmp_path
     routed = resource.crypto()
     shown = [summary.source for summary in routed.summaries]
     assert shown == ["+".join(route.sources) for route in settings.history.routes]
+
+
+@pytest.mark.slow
+def test_the_closing_summary_of_a_range_run_in_several_runs_covers_the_whole_range(served, warehouse_path, tmp_path):
+    _, _, servers = served
+    settings = load_settings(source="live", warehouse_path=str(warehouse_path), runs={"max_days_per_run": 8},
+                             universe={"venues": ["binance", "deribit"]},
+                             live={"endpoints": {"binance": servers["binance"].url, "deribit": servers["deribit"].url,
+                                                 "yahoo": servers["yahoo"].url}, "max_retries": 1, "backoff_seconds": 0.0},
+                             history={"binance_archive": servers["archive"].url,
+                                      "archive_cache_dir": str(tmp_path / "archive-cache"),
+                                      "routes": [{"sources": ["binance_archive", "deribit_rest"], "end": SWITCH},
+                                                 {"sources": ["binance_rest", "deribit_rest"], "start": SWITCH}]})
+    lines: list[str] = []
+    instance = dg.DagsterInstance.ephemeral()
+    assert replay(START, END, settings, instance=instance, out=lambda text: lines.extend(text.splitlines())).success
+    # 22 days in runs of at most 8: 20-27 June, 28 June-5 July, 6-11 July; each route's days fall in two runs.
+    assert len(instance.get_runs()) == 3
+    assert lines[0].startswith(f"Replaying {START} to {END} (22 days, 3 runs of at most 8 days) on routes:")
+    summary = lines[lines.index("What came from where:") + 1:]
+    assert summary[0].startswith("  binance_archive+deribit_rest: 11 days (2023-06-20 to 2023-06-30)")
+    assert summary[1].startswith("  binance_rest+deribit_rest: 11 days (2023-07-01 to 2023-07-11)")
+    assert any(line.startswith("Still missing in the stored raw tables: ") for line in summary)
+    assert any(line.startswith("Anomaly episodes by code: ") for line in summary)
