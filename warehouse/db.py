@@ -60,6 +60,13 @@ def describe_row(row: dict) -> str:
     return ", ".join(parts) or str(row)
 
 
+# The pipeline's own connections (the writer's and the publisher's). DuckDB keeps memory it allocated for reuse up to
+# its memory limit (by default 80% of the machine's RAM) and gives each connection a thread per core, so a run over
+# years of days would hold far more than its tables need: they are small beside this limit (beyond it DuckDB spills
+# to disk), and on tables this size one thread is as fast as several.
+PIPELINE_CONNECTION_CONFIG = {"memory_limit": "256MB", "threads": 1}
+
+
 # Tables whose DDL (CREATE, COMMENT, ALTER ... ADD COLUMN) already ran in this process, per warehouse file (its
 # path and inode, so a file deleted and written again is set up again). The DDL is idempotent but costs a
 # catalog write on every call; once per process and file is enough.
@@ -82,7 +89,7 @@ class Warehouse:
             return
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
+        con = duckdb.connect(str(self.path), read_only=read_only, config=dict(PIPELINE_CONNECTION_CONFIG))
         try:
             con.execute("SET TimeZone = 'UTC'")
             yield con

@@ -35,6 +35,7 @@ from typing import Iterator
 import duckdb
 import polars as pl
 
+from .db import PIPELINE_CONNECTION_CONFIG
 from .schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -536,7 +537,7 @@ def _publish(source: Path, target: Path, full: bool) -> Published:
     parquet_root = target / "parquet"
     previous_parquet = (parquet_root / "current").resolve() if (parquet_root / "current").is_dir() else None
     parquet_version = parquet_root / version
-    snapshot = duckdb.connect(str(temporary))
+    snapshot = duckdb.connect(str(temporary), config=dict(PIPELINE_CONNECTION_CONFIG))
     try:
         snapshot.execute("SET TimeZone = 'UTC'")
         snapshot.execute("BEGIN TRANSACTION")  # one commit, not one per statement
