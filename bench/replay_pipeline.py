@@ -1,5 +1,6 @@
 """Replay five years of Binance history (BTC and ETH, USD-M and COIN-M) from an archive folder through the whole
-pipeline: `pipelines.replay.replay` over 2020-01-01 to 2024-12-31 into a fresh DuckDB file, as one run.
+pipeline: `pipelines.replay.replay` over 2020-01-01 to 2024-12-31 into a fresh DuckDB file (as consecutive runs
+of at most `runs.max_days_per_run` days).
 
 The archive is synthetic and deterministic (the sample market, seed 7, written in Binance's documented layout
 by tests/fake_archive.py: zip + CHECKSUM, months with and without header rows, junk rows after expiries), so
@@ -89,7 +90,9 @@ def main() -> None:
                 "live": {"endpoints": {"yahoo": yahoo.url}},
                 "history": {"binance_archive": str(archive), "routes": [{"sources": ["binance_archive"]}]},
             }))
-            env = {**os.environ, "MARKET_SETTINGS": str(settings_file), "GX_ANALYTICS_ENABLED": "false"}
+            # Runs recorded as the CLI records them (pipelines/home.py), in a Dagster home of their own.
+            env = {**os.environ, "MARKET_SETTINGS": str(settings_file), "GX_ANALYTICS_ENABLED": "false",
+                   "DAGSTER_HOME": str(Path(folder) / "dagster_home")}
             env.pop("WAREHOUSE_DB", None)
             env.pop("MARKET_SOURCE", None)
             child = subprocess.run([sys.executable, __file__, "--child", str(start), str(last)], env=env, cwd=ROOT,
