@@ -18,6 +18,7 @@ from pipelines.definitions import build_definitions
 from pipelines.history import first_partition
 from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
+from pipelines.run_history import compact_run_history
 from pipelines.settings import Settings, check_date_range, check_writable
 from pipelines.stale import StaleDays, derived_selection, stale_after
 from warehouse.db import Warehouse
@@ -66,6 +67,7 @@ def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance
         )
         if not result.success:
             break
+    compact_run_history(instance, settings.run_history.keep_step_events_days)
     return result
 
 
