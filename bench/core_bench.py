@@ -75,6 +75,7 @@ class Params:
     reference_venue: str
     underlyings: tuple[str, ...]
     nasdaq_series: str
+    calendars: dict[str, str]
     pairs: tuple[tuple[str, str, str, str], ...]
     corr_short: int
     corr_baseline: int
@@ -94,7 +95,8 @@ def params(years: float) -> Params:
         short_days=s.funding.rolling_short_days, long_days=s.funding.rolling_long_days, z_days=s.funding.zscore_days,
         min_fraction=s.correlation.min_fraction, gap_window=s.anomaly.gap_window,
         quarterly_min_dte=s.anomaly.divergence_min_dte, reference_venue=s.reference_venue,
-        underlyings=tuple(s.universe.underlyings), nasdaq_series=s.nasdaq_series, pairs=tuple(s.pairs()),
+        underlyings=tuple(s.universe.underlyings), nasdaq_series=s.nasdaq_series,
+        calendars=s.traditional_calendars(), pairs=tuple(s.pairs()),
         corr_short=s.correlation.short_window, corr_baseline=s.correlation.baseline_window,
         first=START, end=end_of(years),
     )
@@ -134,7 +136,8 @@ def polars_pieces(p: Params):
                                                   p.min_fraction),
         "returns": lambda s: returns_daily(
             s["bars"], s["basis"], s["traditional"], reference_venue=p.reference_venue, underlyings=p.underlyings,
-            nasdaq_series=p.nasdaq_series, min_dte=p.quarterly_min_dte, first=p.first, end=p.end),
+            nasdaq_series=p.nasdaq_series, calendars=p.calendars, min_dte=p.quarterly_min_dte, first=p.first,
+            end=p.end),
         "correlation": lambda s: pair_correlations(s["returns"], [Pair(*pair) for pair in p.pairs], p.corr_short,
                                                    p.corr_baseline, p.min_fraction),
     }
@@ -302,9 +305,11 @@ def pandas_pieces(p: Params):
             calendar="crypto", series="BTC_QUARTERLY", close=nearest.price,
             log_return=np.log(nearest.price / nearest.prev_price).where(nearest.prev_date == nearest.date - day))
         closes = traditional[["date", "series", "ticker", "close"]].rename(columns={"ticker": "symbol"})
+        # Each traditional series on its own sessions, the crypto legs on the Nasdaq series' (the sample market
+        # has a bar on every session of each series' calendar).
         trading = closes.loc[closes.series == p.nasdaq_series, "date"]
-        on_trading = on_calendar(pd.concat([closes, crypto[crypto.series.isin(p.underlyings)]]), trading,
-                                 "traditional")
+        on_trading = pd.concat([on_calendar(crypto[crypto.series.isin(p.underlyings)], trading, "traditional")]
+                               + [on_calendar(own, own.date, "traditional") for _, own in closes.groupby("series")])
         columns = ["calendar", "series", "date", "prev_date", "symbol", "close", "log_return"]
         return pd.concat([crypto_returns[columns], quarterly[columns], on_trading[columns]], ignore_index=True)
 
@@ -313,8 +318,20 @@ def pandas_pieces(p: Params):
         frames = []
         for name, a, b, calendar in p.pairs:  # one vectorised pass per configured pair
             on = r[(r.calendar == calendar) & r.series.isin([a, b])]
-            wide = on.pivot(index="date", columns="series", values="log_return").sort_index()
-            x, y = wide.get(a, pd.Series(np.nan, index=wide.index)), wide.get(b, pd.Series(np.nan, index=wide.index))
+            wide = on.pivot(index="date", columns="series", values=["log_return", "prev_date", "close"]).sort_index()
+            column = lambda what, leg: wide[what][leg] if leg in wide[what] else pd.Series(np.nan, index=wide.index)  # noqa: E731
+            x, y = column("log_return", a).astype(float), column("log_return", b).astype(float)
+            # Where one leg's return starts earlier (a session the other has not), both run from the earlier start.
+            prev_a, prev_b = column("prev_date", a), column("prev_date", b)
+            differs = x.notna() & y.notna() & (prev_a != prev_b)
+            start = prev_a.where(prev_a < prev_b, prev_b)[differs]
+            for leg, ret in ((a, "x"), (b, "y")):
+                close = column("close", leg).astype(float)
+                spanned = np.log(close[differs] / close.reindex(start).to_numpy(dtype=float))
+                if ret == "x":
+                    x = x.where(~differs, spanned)
+                else:
+                    y = y.where(~differs, spanned)
             both = (x.notna() & y.notna()).astype("int64")
             frame = pd.DataFrame({"pair": name, "date": wide.index})
             for label, window in (("short", p.corr_short), ("baseline", p.corr_baseline)):
@@ -463,12 +480,18 @@ traditional_closes AS (SELECT date, series, ticker AS symbol, close FROM traditi
 trading_calendar AS (
     SELECT date, lag(date) OVER (ORDER BY date) AS prev_date
     FROM (SELECT DISTINCT date FROM traditional_closes WHERE series = '{p.nasdaq_series}')),
+own_calendar AS (
+    SELECT series, date, lag(date) OVER (PARTITION BY series ORDER BY date) AS prev_date
+    FROM (SELECT DISTINCT series, date FROM traditional_closes)),
 on_calendars AS (
     SELECT 'crypto' AS calendar, c.series, k.date, k.prev_date, c.symbol, c.close
     FROM crypto c JOIN crypto_calendar k USING (date)
     UNION ALL
     SELECT 'traditional', c.series, k.date, k.prev_date, c.symbol, c.close
-    FROM (FROM traditional_closes UNION ALL FROM crypto WHERE series IN ({underlyings})) c
+    FROM traditional_closes c JOIN own_calendar k USING (series, date)
+    UNION ALL
+    SELECT 'traditional', c.series, k.date, k.prev_date, c.symbol, c.close
+    FROM (FROM crypto WHERE series IN ({underlyings})) c
     JOIN trading_calendar k USING (date)),
 futures AS (
     SELECT date, symbol, dte, price, lag(price) OVER by_contract AS prev_price, lag(date) OVER by_contract AS prev_date
@@ -490,11 +513,21 @@ WITH pairs(pair, series_a, series_b, calendar) AS (VALUES {pairs}),
 dates AS (
     SELECT DISTINCT p.pair, r.date FROM pairs p
     JOIN returns r ON r.calendar = p.calendar AND r.series IN (p.series_a, p.series_b)),
-aligned AS (
-    SELECT d.pair, d.date, a.log_return AS a, b.log_return AS b
+legs AS (
+    SELECT d.pair, d.date, p.calendar, p.series_a, p.series_b, a.log_return AS a, b.log_return AS b,
+           a.close AS close_a, b.close AS close_b,
+           CASE WHEN a.prev_date <> b.prev_date THEN least(a.prev_date, b.prev_date) END AS start
     FROM dates d JOIN pairs p USING (pair)
     LEFT JOIN returns a ON a.calendar = p.calendar AND a.series = p.series_a AND a.date = d.date
-    LEFT JOIN returns b ON b.calendar = p.calendar AND b.series = p.series_b AND b.date = d.date)
+    LEFT JOIN returns b ON b.calendar = p.calendar AND b.series = p.series_b AND b.date = d.date),
+-- Where one leg's return starts earlier (a session the other has not), both run from the earlier start.
+aligned AS (
+    SELECT l.pair, l.date,
+           CASE WHEN l.start IS NULL THEN l.a ELSE ln(l.close_a / sa.close) END AS a,
+           CASE WHEN l.start IS NULL THEN l.b ELSE ln(l.close_b / sb.close) END AS b
+    FROM legs l
+    LEFT JOIN returns sa ON sa.calendar = l.calendar AND sa.series = l.series_a AND sa.date = l.start
+    LEFT JOIN returns sb ON sb.calendar = l.calendar AND sb.series = l.series_b AND sb.date = l.start)
 SELECT pair, date,
        count(a + b) OVER short_w AS n_short,
        CASE WHEN count(a + b) OVER short_w >= {p.min_obs(p.corr_short)} THEN corr(a, b) OVER short_w END AS corr_short,

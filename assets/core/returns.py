@@ -1,9 +1,11 @@
 """Daily log returns on the two calendars of the domain reference. Pure polars, no I/O.
 
 - crypto calendar: every UTC day.
-- traditional calendar: the exchange trading dates of the calendar series (NYSE by default). A return
-  runs from the previous calendar date to this one, for every series alike, so the crypto return over
-  Friday to Monday is one return: ln(close Monday / close Friday), the sum of its daily log returns.
+- traditional calendar: each traditional series on the sessions of its own declared calendar (gold on CME
+  Globex, an index on the NYSE, a currency on weekdays: `assets/raw/sources/calendars.py`), and the crypto
+  underlyings on the sessions of the Nasdaq series' calendar, so the crypto return over Friday to Monday is one
+  return: ln(close Monday / close Friday), the sum of its daily log returns. The sessions come from the
+  calendar, not from the closes stored: a series missing a session never removes that date from another.
 A price is never forward-filled. A hole (a calendar date without the series' close: missing, quarantined or
 an outage, see raw.coverage_ledger) has no return, and the next return spans it: ln(close / the last close
 before the hole), with `prev_date` that close's date. It counts as one observation, and the hole as a missing
@@ -14,8 +16,11 @@ interval when one of them spans a hole.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import polars as pl
+
+from assets.raw.sources.calendars import CalendarError, trading_days
 
 from .spread import settle_of
 
@@ -42,6 +47,23 @@ def returns_on_calendar(closes: pl.DataFrame, calendar: pl.Series, name: str) ->
         .select(calendar=pl.lit(name), series="series", date="date", prev_date="prev_date", symbol="symbol",
                 close="close", log_return="log_return")
     )
+
+
+def sessions(calendar: str, first: dt.date, end: dt.date) -> pl.Series:
+    """The sessions of `calendar` in [first, end) as a date column."""
+    return pl.Series("date", trading_days(calendar, first, end), dtype=pl.Date)
+
+
+def traditional_returns(closes: pl.DataFrame, crypto: pl.DataFrame, calendars: Mapping[str, str],
+                        crypto_calendar: str, first: dt.date, end: dt.date) -> pl.DataFrame:
+    """Returns on the traditional calendar: each series of `closes` (date, series, symbol, close) on the sessions
+    of its own calendar (`calendars`: series -> calendar name), and the `crypto` closes on the sessions of
+    `crypto_calendar`, all over [first, end). Only the series `calendars` declares are returned."""
+    frames = [returns_on_calendar(crypto, sessions(crypto_calendar, first, end), "traditional")]
+    for series, calendar in calendars.items():
+        own = closes.filter(pl.col("series") == series)
+        frames.append(returns_on_calendar(own, sessions(calendar, first, end), "traditional"))
+    return pl.concat(frames, how="vertical_relaxed")
 
 
 def continuous_quarterly(futures: pl.DataFrame, min_dte: float, series: str) -> pl.DataFrame:
@@ -107,6 +129,7 @@ def returns_daily(
     reference_venue: str,
     underlyings: tuple[str, ...],
     nasdaq_series: str,
+    calendars: Mapping[str, str],
     min_dte: float,
     first: dt.date,
     end: dt.date,
@@ -116,11 +139,15 @@ def returns_daily(
     - crypto calendar, every UTC day of [first, end): spot of each of `underlyings` on the reference venue,
       its BTC perpetual (`reference_perp`) and the continuous nearest BTC quarterly with dte >= `min_dte` of
       the perpetual's own margin family (a venue may list USDT- and coin-margined quarterlies side by side).
-    - traditional calendar, the trading dates of `nasdaq_series`: every traditional series and the spot of
-      each of `underlyings`, so a crypto return there spans weekends and holidays.
+    - traditional calendar: every traditional series of `calendars` (series -> its declared calendar) on its own
+      sessions, and the spot of each of `underlyings` on the sessions of `nasdaq_series`' calendar, so a crypto
+      return there spans weekends and holidays.
 
     bars: raw crypto bars; basis: core basis rows; traditional: raw traditional bars (date, series, ticker,
     close)."""
+    if nasdaq_series not in calendars:
+        raise CalendarError(f"the Nasdaq series '{nasdaq_series}' has no declared trading calendar, so the crypto "
+                            "returns of the traditional calendar have no sessions")
     perp = reference_perp(bars, reference_venue)
     crypto = crypto_closes(bars, reference_venue, underlyings, perp)
     crypto_returns = returns_on_calendar(crypto, utc_days(first, end - dt.timedelta(days=1)), "crypto")
@@ -131,10 +158,6 @@ def returns_daily(
     )
     quarterly = continuous_quarterly(futures, min_dte, "BTC_QUARTERLY")
     closes = traditional.select("date", "series", symbol="ticker", close="close")
-    trading_dates = closes.filter(pl.col("series") == nasdaq_series)["date"]
-    on_trading = returns_on_calendar(
-        pl.concat([closes, crypto.filter(pl.col("series").is_in(list(underlyings)))]),
-        trading_dates,
-        "traditional",
-    )
+    on_trading = traditional_returns(closes, crypto.filter(pl.col("series").is_in(list(underlyings))), calendars,
+                                     calendars[nasdaq_series], first, end)
     return pl.concat([crypto_returns, quarterly, on_trading], how="vertical_relaxed").select(RETURN_COLUMNS)
