@@ -16,8 +16,8 @@ run starts, ends and failures, warnings and errors) is kept for ever. The rest g
   UI's check history reads (a passed one goes: the materialisation it guarded says it passed; each check's latest
   result stays whatever its age), and leave the run's event log.
 
-Rows are deleted through the instance's own event-log connection; on SQLite the file is vacuumed when a quarter of
-it is free, so `.dagster/` shrinks and does not only stop growing. Compaction runs after every CLI run and hourly
+Rows are deleted through the instance's own event-log connection, and the file is vacuumed after an old run was
+compacted or when a quarter of it is free, so `.dagster/` shrinks and does not only stop growing. Compaction runs after every CLI run and hourly
 from a sensor (for the runs the UI and the schedule launch); it is idempotent: a compacted run is tagged.
 """
 
@@ -95,7 +95,7 @@ def compact_run_history(instance: dg.DagsterInstance, keep_step_events_days: int
             instance.add_run_tags(record.dagster_run.run_id, {COMPACTED_TAG: wanted})
         deleted += removed
         compacted += state != HOLDS_LATEST_TAG_VALUE or bool(removed or changed)
-    vacuumed = _vacuum_if_mostly_free(storage) if deleted else False
+    vacuumed = _vacuum(storage, always=compacted > 0) if deleted else False
     return Compaction(trimmed, compacted, deleted, vacuumed)
 
 
@@ -176,14 +176,16 @@ def _slimmed(rows, keep_metadata: set[int] | None) -> list[dict]:
     return changed
 
 
-def _vacuum_if_mostly_free(storage) -> bool:
-    """VACUUM the SQLite event log when a quarter of its pages are free. Skipped (not an error) when another
-    process holds the file: the next compaction tries again."""
+def _vacuum(storage, always: bool) -> bool:
+    """VACUUM the SQLite event log after an old run was compacted (its rewritten rows leave pages part empty,
+    which SQLite would not fill again: event ids only grow), or when a quarter of its pages are free. About a
+    second for a year of history, at most once per compaction of a day's old run. Skipped (not an error) when
+    another process holds the file: the next compaction tries again."""
     with storage.index_connection() as conn:
         free = conn.execute(sa.text("PRAGMA freelist_count")).scalar() or 0
         pages = conn.execute(sa.text("PRAGMA page_count")).scalar() or 1
         path = conn.engine.url.database
-    if free / pages < VACUUM_FREE_FRACTION:
+    if not always and free / pages < VACUUM_FREE_FRACTION:
         return False
     # VACUUM cannot run inside the transaction every storage connection opens.
     connection = sqlite3.connect(path, timeout=5, isolation_level=None)
