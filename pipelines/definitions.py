@@ -12,6 +12,7 @@ from assets.core.assets import build_core_assets
 from assets.marts.assets import build_mart_assets
 from assets.raw.assets import build_raw_assets
 from pipelines.jobs import build_daily_job, build_daily_schedule
+from pipelines.ledger_hooks import with_ledger_hooks
 from pipelines.resources import build_resources
 from pipelines.retry_sensor import build_retry_sensor
 from pipelines.run_history import build_run_history_sensor
@@ -32,8 +33,8 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
     job = build_daily_job()
-    assets = [*build_raw_assets(settings, partitions), *build_core_assets(settings, partitions),
-              *build_mart_assets(settings, partitions)]
+    assets = with_ledger_hooks([*build_raw_assets(settings, partitions), *build_core_assets(settings, partitions),
+                                *build_mart_assets(settings, partitions)])
     return dg.Definitions(
         assets=assets,
         jobs=[job],

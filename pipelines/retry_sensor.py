@@ -12,8 +12,13 @@ A failed partition (`instance.get_status_by_partition` says FAILED for a partiti
 gate refused the window, a source or an input was missing, the run was killed) is due on the same terms: at most
 `coverage.max_attempts` runs ask for it, `coverage.retry_after_minutes` apart, within `coverage.lookback_days`.
 Those attempts are counted in the sensor's cursor (Dagster keeps it between evaluations), and each run the sensor
-launches names its failed days with their attempt in the tag `market/retry_failed_days` (2025-01-02#2). Due holes
-and due failed days make one run, never one run per day.
+launches names its failed days with their attempt in the tag `market/retry_failed_days` (2025-01-02#2). Where the
+published ledger holds `failed` entries for the day (pipelines/ledger_hooks.py writes one per failed step and
+day), the day's attempts are the ledger's (the runs in which it failed, the first one included) when they are
+more than the cursor's, and its last attempt the later of the two: the tag then names the attempt the ledger
+will count if the run fails again. `failed` entries are retried on this path only, never as holes, since the
+published ledger lags a failed run (nothing is published after one) and Dagster's partition status does not.
+Due holes and due failed days make one run, never one run per day.
 """
 
 from __future__ import annotations
@@ -50,11 +55,15 @@ def downstream_lookback(assets: list[dg.AssetsDefinition]) -> int:
     return max((reach(key) for key in offsets), default=0)
 
 
+# Failed steps are asked for again from Dagster's partition status (FailedAttempts), not as holes.
+HOLE_STATUSES = tuple(s for s in LEDGER_OPEN_STATUSES if s != "failed")
+
+
 def due_holes(ledger: pl.DataFrame, now: dt.datetime, coverage) -> pl.DataFrame:
     """The open holes to ask for again now (see the module docstring)."""
     oldest = now.date() - dt.timedelta(days=coverage.lookback_days)
     return ledger.filter(
-        pl.col("status").is_in(list(LEDGER_OPEN_STATUSES))
+        pl.col("status").is_in(list(HOLE_STATUSES))
         & (pl.col("attempts") < coverage.max_attempts)
         & (pl.col("last_attempt") <= now - dt.timedelta(minutes=coverage.retry_after_minutes))
         & (pl.col("date") >= oldest)
@@ -91,6 +100,15 @@ def failed_days(instance: dg.DagsterInstance, assets: list[dg.AssetsDefinition],
     return failed
 
 
+def ledger_failed_attempts(ledger: pl.DataFrame | None) -> dict[str, tuple[int, str]]:
+    """Per day with open `failed` entries in the ledger: the most attempts of any of them and the last one."""
+    if ledger is None:
+        return {}
+    rows = ledger.filter(pl.col("status") == "failed").group_by("date").agg(
+        pl.col("attempts").max(), pl.col("last_attempt").max())
+    return {day.isoformat(): (attempts, last.isoformat(timespec="seconds")) for day, attempts, last in rows.iter_rows()}
+
+
 @dataclass(frozen=True)
 class FailedAttempts:
     """The sensor's cursor: per failed day, the runs it launched for it and when the last one was launched."""
@@ -102,6 +120,15 @@ class FailedAttempts:
     def parse(cls, cursor: str | None) -> FailedAttempts:
         data = json.loads(cursor) if cursor else {}
         return cls(dict(data.get("attempts", {})), dict(data.get("last", {})))
+
+    def with_ledger(self, recorded: dict[str, tuple[int, str]]) -> FailedAttempts:
+        """The cursor brought up to the ledger's `failed` entries (ledger_failed_attempts): per day the more
+        attempts and the later last attempt of the two."""
+        attempts, last = dict(self.attempts), dict(self.last)
+        for day, (count, when) in recorded.items():
+            attempts[day] = max(attempts.get(day, 0), count)
+            last[day] = max(last.get(day, when), when)
+        return FailedAttempts(attempts, last)
 
     def due(self, failed: dict[dt.date, list[str]], now: dt.datetime, coverage) -> list[dt.date]:
         wait = dt.timedelta(minutes=coverage.retry_after_minutes)
@@ -148,7 +175,7 @@ def build_retry_sensor(job, warehouse_path: str, coverage, assets: list[dg.Asset
         description="Retries holes and failed partitions: every 10 minutes, reads raw.coverage_ledger of the "
         "published warehouse and the partitions of the daily job's assets that Dagster records as failed, and "
         f"launches one run from the first due day (an open hole: missing, quarantined or outage; or a failed "
-        f"partition; at most {coverage.max_attempts} attempts, {coverage.retry_after_minutes:g} minutes apart, days "
+        f"partition, with the attempts the ledger counts for it where it has a failed entry; at most {coverage.max_attempts} attempts, {coverage.retry_after_minutes:g} minutes apart, days "
         f"within {coverage.lookback_days} days) to {lookback} days after the last one (the longest declared "
         "look-back downstream of the raw tables), so the day is asked for again and every window that read it is "
         "rebuilt.",
@@ -160,14 +187,14 @@ def build_retry_sensor(job, warehouse_path: str, coverage, assets: list[dg.Asset
         holes = due_holes(ledger, now, coverage) if ledger is not None else pl.DataFrame({"date": []}, schema={"date": pl.Date})
         oldest = now.date() - dt.timedelta(days=coverage.lookback_days)
         failed = failed_days(context.instance, assets, oldest, now.date())
-        tried = FailedAttempts.parse(context.cursor)
+        tried = FailedAttempts.parse(context.cursor).with_ledger(ledger_failed_attempts(ledger))
         failed_due = tried.due(failed, now, coverage)
         days = sorted(set(holes["date"].to_list()) | set(failed_due))
         # Without a published warehouse, the last day that can be stored: yesterday's partition.
         window = retry_range(days, last_stored or now.date() - dt.timedelta(days=1), lookback)
         if window is None:
             why = published if isinstance(published, str) else (
-                f"{ledger.filter(pl.col('status').is_in(list(LEDGER_OPEN_STATUSES))).height} open hole(s)")
+                f"{ledger.filter(pl.col('status').is_in(list(HOLE_STATUSES))).height} open hole(s)")
             return dg.SensorResult(skip_reason=f"nothing due: {why}; {len(failed)} failed day(s) "
                                    "(each waits retry_after_minutes, stops at max_attempts and must lie within "
                                    "lookback_days)", cursor=tried.launched([], failed, now).dump())
