@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from pipelines.jobs import RANGE_END_TAG, RANGE_START_TAG
-from warehouse.ledger import record_failed_step, resolve_failed_step
+from warehouse.ledger import record_failed_step, resolve_failed_step, subjects_with_failed_steps
 
 PARTITION_TAG = "dagster/partition"
 
@@ -74,13 +74,21 @@ def error_line(error: BaseException | None) -> str:
 
 def build_ledger_hooks(assets: list[dg.AssetsDefinition]) -> set[dg.HookDefinition]:
     steps = step_assets(assets)
+    # Per run (hooks of one run share its process): its days, and the assets with open `failed` entries when its
+    # first step succeeded. A step that fails later in the run never succeeds in it, so the set stays right; a
+    # daily run with nothing failed then reads the ledger once, not once per step.
+    days_of_run: dict[str, list[dt.date]] = {}
+    failed_subjects: dict[str, set[str]] = {}
 
     def _context(context: dg.HookContext) -> tuple[StepAsset, list[dt.date]] | None:
         step = steps.get(context.op.name)
         if step is None:
             return None
-        run = context.instance.get_run_by_id(context.run_id)
-        return step, run_days(dict(run.tags) if run else {})
+        if context.run_id not in days_of_run:
+            run = context.instance.get_run_by_id(context.run_id)
+            days_of_run.clear()
+            days_of_run[context.run_id] = run_days(dict(run.tags) if run else {})
+        return step, days_of_run[context.run_id]
 
     @dg.failure_hook(name="ledger_failed_step", required_resource_keys={"warehouse"})
     def ledger_failed_step(context: dg.HookContext) -> None:
@@ -104,6 +112,11 @@ def build_ledger_hooks(assets: list[dg.AssetsDefinition]) -> set[dg.HookDefiniti
             return
         step, days = found
         if step.partitioned and not days:
+            return
+        if context.run_id not in failed_subjects:
+            failed_subjects.clear()
+            failed_subjects[context.run_id] = subjects_with_failed_steps(context.resources.warehouse.warehouse)
+        if step.subject not in failed_subjects[context.run_id]:
             return
         try:
             resolved = resolve_failed_step(context.resources.warehouse.warehouse, step.table, step.subject,

@@ -130,6 +130,15 @@ def resolve_failed_step(warehouse: Warehouse, table: str, subject: str, days: li
     return _write_step_entries(warehouse, table, subject, observed(), days, now, open_only=True)
 
 
+def subjects_with_failed_steps(warehouse: Warehouse) -> set[str]:
+    """The assets (subjects) with open `failed` entries; none when there is no ledger yet."""
+    if not warehouse.exists(RAW_COVERAGE_LEDGER):
+        return set()
+    with warehouse.connect() as con:
+        rows = con.execute(f"SELECT DISTINCT subject FROM {RAW_COVERAGE_LEDGER.qualified} WHERE status = 'failed'").fetchall()
+    return {subject for (subject,) in rows}
+
+
 def _write_step_entries(warehouse: Warehouse, table: str, subject: str, seen: pl.DataFrame,
                         days: list[dt.date] | None, now: dt.datetime | None, open_only: bool) -> pl.DataFrame:
     """Merge the entries of one step's asset on `days` (the merge rules above) and replace them in one
