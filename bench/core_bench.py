@@ -305,11 +305,9 @@ def pandas_pieces(p: Params):
             calendar="crypto", series="BTC_QUARTERLY", close=nearest.price,
             log_return=np.log(nearest.price / nearest.prev_price).where(nearest.prev_date == nearest.date - day))
         closes = traditional[["date", "series", "ticker", "close"]].rename(columns={"ticker": "symbol"})
-        # Each traditional series on its own sessions, the crypto legs on the Nasdaq series' (the sample market
-        # has a bar on every session of each series' calendar).
         trading = closes.loc[closes.series == p.nasdaq_series, "date"]
-        on_trading = pd.concat([on_calendar(crypto[crypto.series.isin(p.underlyings)], trading, "traditional")]
-                               + [on_calendar(own, own.date, "traditional") for _, own in closes.groupby("series")])
+        on_trading = on_calendar(pd.concat([closes, crypto[crypto.series.isin(p.underlyings)]]), trading,
+                                 "traditional")
         columns = ["calendar", "series", "date", "prev_date", "symbol", "close", "log_return"]
         return pd.concat([crypto_returns[columns], quarterly[columns], on_trading[columns]], ignore_index=True)
 
@@ -318,20 +316,8 @@ def pandas_pieces(p: Params):
         frames = []
         for name, a, b, calendar in p.pairs:  # one vectorised pass per configured pair
             on = r[(r.calendar == calendar) & r.series.isin([a, b])]
-            wide = on.pivot(index="date", columns="series", values=["log_return", "prev_date", "close"]).sort_index()
-            column = lambda what, leg: wide[what][leg] if leg in wide[what] else pd.Series(np.nan, index=wide.index)  # noqa: E731
-            x, y = column("log_return", a).astype(float), column("log_return", b).astype(float)
-            # Where one leg's return starts earlier (a session the other has not), both run from the earlier start.
-            prev_a, prev_b = column("prev_date", a), column("prev_date", b)
-            differs = x.notna() & y.notna() & (prev_a != prev_b)
-            start = prev_a.where(prev_a < prev_b, prev_b)[differs]
-            for leg, ret in ((a, "x"), (b, "y")):
-                close = column("close", leg).astype(float)
-                spanned = np.log(close[differs] / close.reindex(start).to_numpy(dtype=float))
-                if ret == "x":
-                    x = x.where(~differs, spanned)
-                else:
-                    y = y.where(~differs, spanned)
+            wide = on.pivot(index="date", columns="series", values="log_return").sort_index()
+            x, y = wide.get(a, pd.Series(np.nan, index=wide.index)), wide.get(b, pd.Series(np.nan, index=wide.index))
             both = (x.notna() & y.notna()).astype("int64")
             frame = pd.DataFrame({"pair": name, "date": wide.index})
             for label, window in (("short", p.corr_short), ("baseline", p.corr_baseline)):
@@ -480,18 +466,12 @@ traditional_closes AS (SELECT date, series, ticker AS symbol, close FROM traditi
 trading_calendar AS (
     SELECT date, lag(date) OVER (ORDER BY date) AS prev_date
     FROM (SELECT DISTINCT date FROM traditional_closes WHERE series = '{p.nasdaq_series}')),
-own_calendar AS (
-    SELECT series, date, lag(date) OVER (PARTITION BY series ORDER BY date) AS prev_date
-    FROM (SELECT DISTINCT series, date FROM traditional_closes)),
 on_calendars AS (
     SELECT 'crypto' AS calendar, c.series, k.date, k.prev_date, c.symbol, c.close
     FROM crypto c JOIN crypto_calendar k USING (date)
     UNION ALL
     SELECT 'traditional', c.series, k.date, k.prev_date, c.symbol, c.close
-    FROM traditional_closes c JOIN own_calendar k USING (series, date)
-    UNION ALL
-    SELECT 'traditional', c.series, k.date, k.prev_date, c.symbol, c.close
-    FROM (FROM crypto WHERE series IN ({underlyings})) c
+    FROM (FROM traditional_closes UNION ALL FROM crypto WHERE series IN ({underlyings})) c
     JOIN trading_calendar k USING (date)),
 futures AS (
     SELECT date, symbol, dte, price, lag(price) OVER by_contract AS prev_price, lag(date) OVER by_contract AS prev_date
@@ -513,21 +493,11 @@ WITH pairs(pair, series_a, series_b, calendar) AS (VALUES {pairs}),
 dates AS (
     SELECT DISTINCT p.pair, r.date FROM pairs p
     JOIN returns r ON r.calendar = p.calendar AND r.series IN (p.series_a, p.series_b)),
-legs AS (
-    SELECT d.pair, d.date, p.calendar, p.series_a, p.series_b, a.log_return AS a, b.log_return AS b,
-           a.close AS close_a, b.close AS close_b,
-           CASE WHEN a.prev_date <> b.prev_date THEN least(a.prev_date, b.prev_date) END AS start
+aligned AS (
+    SELECT d.pair, d.date, a.log_return AS a, b.log_return AS b
     FROM dates d JOIN pairs p USING (pair)
     LEFT JOIN returns a ON a.calendar = p.calendar AND a.series = p.series_a AND a.date = d.date
-    LEFT JOIN returns b ON b.calendar = p.calendar AND b.series = p.series_b AND b.date = d.date),
--- Where one leg's return starts earlier (a session the other has not), both run from the earlier start.
-aligned AS (
-    SELECT l.pair, l.date,
-           CASE WHEN l.start IS NULL THEN l.a ELSE ln(l.close_a / sa.close) END AS a,
-           CASE WHEN l.start IS NULL THEN l.b ELSE ln(l.close_b / sb.close) END AS b
-    FROM legs l
-    LEFT JOIN returns sa ON sa.calendar = l.calendar AND sa.series = l.series_a AND sa.date = l.start
-    LEFT JOIN returns sb ON sb.calendar = l.calendar AND sb.series = l.series_b AND sb.date = l.start)
+    LEFT JOIN returns b ON b.calendar = p.calendar AND b.series = p.series_b AND b.date = d.date)
 SELECT pair, date,
        count(a + b) OVER short_w AS n_short,
        CASE WHEN count(a + b) OVER short_w >= {p.min_obs(p.corr_short)} THEN corr(a, b) OVER short_w END AS corr_short,

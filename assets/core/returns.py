@@ -1,11 +1,13 @@
 """Daily log returns on the two calendars of the domain reference. Pure polars, no I/O.
 
 - crypto calendar: every UTC day.
-- traditional calendar: each traditional series on the sessions of its own declared calendar (gold on CME
-  Globex, an index on the NYSE, a currency on weekdays: `assets/raw/sources/calendars.py`), and the crypto
-  underlyings on the sessions of the Nasdaq series' calendar, so the crypto return over Friday to Monday is one
-  return: ln(close Monday / close Friday), the sum of its daily log returns. The sessions come from the
-  calendar, not from the closes stored: a series missing a session never removes that date from another.
+- traditional calendar: the sessions of the Nasdaq series' declared calendar (the NYSE by default), for every
+  traditional series and the crypto underlyings alike, so that the legs of a cross-asset pair or rule span the
+  same interval: the crypto return over Friday to Monday is one return, ln(close Monday / close Friday), the sum
+  of its daily log returns, and gold's return over a US holiday weekend spans the holiday even though CME Globex
+  traded it. The sessions come from the calendar, not from the closes stored: a series missing a session never
+  removes that date from another. Each series' own calendar decides which of its rows are expected (ingestion,
+  the quality gate and the coverage ledger: gold's row on a Globex-only session is stored, not refused).
 A price is never forward-filled. A hole (a calendar date without the series' close: missing, quarantined or
 an outage, see raw.coverage_ledger) has no return, and the next return spans it: ln(close / the last close
 before the hole), with `prev_date` that close's date. It counts as one observation, and the hole as a missing
@@ -55,15 +57,15 @@ def sessions(calendar: str, first: dt.date, end: dt.date) -> pl.Series:
 
 
 def traditional_returns(closes: pl.DataFrame, crypto: pl.DataFrame, calendars: Mapping[str, str],
-                        crypto_calendar: str, first: dt.date, end: dt.date) -> pl.DataFrame:
-    """Returns on the traditional calendar: each series of `closes` (date, series, symbol, close) on the sessions
-    of its own calendar (`calendars`: series -> calendar name), and the `crypto` closes on the sessions of
-    `crypto_calendar`, all over [first, end). Only the series `calendars` declares are returned."""
-    frames = [returns_on_calendar(crypto, sessions(crypto_calendar, first, end), "traditional")]
-    for series, calendar in calendars.items():
-        own = closes.filter(pl.col("series") == series)
-        frames.append(returns_on_calendar(own, sessions(calendar, first, end), "traditional"))
-    return pl.concat(frames, how="vertical_relaxed")
+                        grid_calendar: str, first: dt.date, end: dt.date) -> pl.DataFrame:
+    """Returns on the traditional calendar: every series of `closes` (date, series, symbol, close) that `calendars`
+    declares, and the `crypto` closes, on the sessions of `grid_calendar` in [first, end). A session of the grid
+    on which a series has no close (missed, or not a session of its own calendar) is a hole: no return, the next
+    one spans it."""
+    grid = sessions(grid_calendar, first, end)
+    declared = closes.filter(pl.col("series").is_in(list(calendars)))
+    return pl.concat([returns_on_calendar(crypto, grid, "traditional"),
+                      returns_on_calendar(declared, grid, "traditional")], how="vertical_relaxed")
 
 
 def continuous_quarterly(futures: pl.DataFrame, min_dte: float, series: str) -> pl.DataFrame:
@@ -139,9 +141,9 @@ def returns_daily(
     - crypto calendar, every UTC day of [first, end): spot of each of `underlyings` on the reference venue,
       its BTC perpetual (`reference_perp`) and the continuous nearest BTC quarterly with dte >= `min_dte` of
       the perpetual's own margin family (a venue may list USDT- and coin-margined quarterlies side by side).
-    - traditional calendar: every traditional series of `calendars` (series -> its declared calendar) on its own
-      sessions, and the spot of each of `underlyings` on the sessions of `nasdaq_series`' calendar, so a crypto
-      return there spans weekends and holidays.
+    - traditional calendar: every traditional series of `calendars` (series -> its declared calendar) and the
+      spot of each of `underlyings` on the sessions of `nasdaq_series`' declared calendar, so a crypto return
+      there spans weekends and holidays, and every leg of a cross-asset comparison the same interval.
 
     bars: raw crypto bars; basis: core basis rows; traditional: raw traditional bars (date, series, ticker,
     close)."""
