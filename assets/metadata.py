@@ -134,7 +134,7 @@ def _chart_markdown(context, image: bytes, spec_json: str, title: str) -> str:
     manager = context.instance.compute_log_manager
     if not isinstance(manager, LocalComputeLogManager):
         return charts.markdown_png(image, title)
-    log_key = ["charts", context.asset_key.to_python_identifier(), context.run_id]
+    log_key = ["charts", context.asset_key.to_python_identifier(), context.run.run_id]
     path = Path(manager.get_captured_local_path(log_key, "png"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(image)

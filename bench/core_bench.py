@@ -75,6 +75,7 @@ class Params:
     reference_venue: str
     underlyings: tuple[str, ...]
     nasdaq_series: str
+    calendars: dict[str, str]
     pairs: tuple[tuple[str, str, str, str], ...]
     corr_short: int
     corr_baseline: int
@@ -94,7 +95,8 @@ def params(years: float) -> Params:
         short_days=s.funding.rolling_short_days, long_days=s.funding.rolling_long_days, z_days=s.funding.zscore_days,
         min_fraction=s.correlation.min_fraction, gap_window=s.anomaly.gap_window,
         quarterly_min_dte=s.anomaly.divergence_min_dte, reference_venue=s.reference_venue,
-        underlyings=tuple(s.universe.underlyings), nasdaq_series=s.nasdaq_series, pairs=tuple(s.pairs()),
+        underlyings=tuple(s.universe.underlyings), nasdaq_series=s.nasdaq_series,
+        calendars=s.traditional_calendars(), pairs=tuple(s.pairs()),
         corr_short=s.correlation.short_window, corr_baseline=s.correlation.baseline_window,
         first=START, end=end_of(years),
     )
@@ -134,7 +136,8 @@ def polars_pieces(p: Params):
                                                   p.min_fraction),
         "returns": lambda s: returns_daily(
             s["bars"], s["basis"], s["traditional"], reference_venue=p.reference_venue, underlyings=p.underlyings,
-            nasdaq_series=p.nasdaq_series, min_dte=p.quarterly_min_dte, first=p.first, end=p.end),
+            nasdaq_series=p.nasdaq_series, calendars=p.calendars, min_dte=p.quarterly_min_dte, first=p.first,
+            end=p.end),
         "correlation": lambda s: pair_correlations(s["returns"], [Pair(*pair) for pair in p.pairs], p.corr_short,
                                                    p.corr_baseline, p.min_fraction),
     }

@@ -2,7 +2,10 @@
 
 Runs the demo (`python -m pipelines.cli demo`'s range: a warm-up and the displayed year) into a fresh Dagster
 home configured as `make demo` configures it, prints the size of that home, then runs the daily job for the
-following days one run at a time (as the schedule does) and prints the growth per daily run and per year.
+following days one run at a time (as the schedule does) and prints the growth per daily run: while a run is
+recent (its complete log is kept `run_history.keep_step_events_days`) and once it is compacted to its results
+(what a year of daily runs adds for good). Sizes count the bytes in use: pages SQLite has freed for reuse are not
+growth.
 
     .venv/bin/python bench/dagster_history.py
     .venv/bin/python bench/dagster_history.py --tiny   # 20 days, then 2 daily runs: a smoke test
@@ -11,6 +14,7 @@ following days one run at a time (as the schedule does) and prints the growth pe
 import argparse
 import datetime as dt
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -21,8 +25,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 MIB = 1024 * 1024
 
 
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def folder_size(path: Path, charts: bool = True) -> int:
+    """Bytes in use under `path`: a SQLite file counts its pages less the free ones it will reuse. Without
+    `charts`, the chart images (the latest runs' only, a bounded size) are left out."""
+    total = 0
+    for f in path.rglob("*"):
+        if not charts and "charts" in f.parts:
+            continue
+        if f.suffix == ".db":
+            with sqlite3.connect(f) as db:
+                pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0]
+                                     for p in ("page_count", "freelist_count", "page_size"))
+            total += (pages - free) * size
+        elif f.is_file():
+            total += f.stat().st_size
+    return total
 
 
 def main() -> None:
@@ -45,11 +62,12 @@ def measure(home: Path, tiny: bool, daily_runs: int) -> None:
 
     from pipelines.demo import demo_range, warm_up_days
     from pipelines.run import materialize_range
+    from pipelines.run_history import compact_run_history
     from pipelines.settings import load_settings
 
     yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-    # The demo ends `daily_runs` days early, so that the daily runs that follow are real, complete days.
-    demo_end = yesterday - dt.timedelta(days=daily_runs)
+    # The demo ends 2 x `daily_runs` days early, so that the daily runs that follow are real, complete days.
+    demo_end = yesterday - dt.timedelta(days=2 * daily_runs)
     settings = load_settings()
     start, _, end = demo_range(demo_end, 0 if tiny else warm_up_days(settings), displayed_days=20 if tiny else 365)
     instance = dg.DagsterInstance.get()
@@ -59,16 +77,28 @@ def measure(home: Path, tiny: bool, daily_runs: int) -> None:
     after_demo = folder_size(home)
     print(f"demo range {start} to {end} ({(end - start).days + 1} days, one run, {demo_seconds:.0f} s): "
           f".dagster {after_demo / MIB:.1f} MiB")
-    sizes = [after_demo]
+    sizes = [folder_size(home, charts=False)]
     for k in range(1, daily_runs + 1):
         day = demo_end + dt.timedelta(days=k)
         assert materialize_range(day, day, load_settings(), instance=instance).success
-        sizes.append(folder_size(home))
-    per_run = (sizes[-1] - sizes[0]) / daily_runs
-    print(f"daily runs: {daily_runs}, growth {per_run / 1024:.1f} KiB per run, "
-          f"{per_run * 365 / MIB:.1f} MiB per year of daily runs")
-    print("| after the demo (MiB) | per daily run (KiB) | per year of daily runs (MiB) |")
-    print(f"| {after_demo / MIB:.1f} | {per_run / 1024:.1f} | {per_run * 365 / MIB:.1f} |")
+        sizes.append(folder_size(home, charts=False))
+    recent = (sizes[-1] - sizes[0]) / daily_runs
+    # What the hourly sensor does once the runs are `keep_step_events_days` old: the demo's runs and these.
+    keep = settings.run_history.keep_step_events_days
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=keep + 1)
+    print(compact_run_history(instance, keep, now=later))
+    demo_compacted = folder_size(home, charts=False)
+    for k in range(1, daily_runs + 1):
+        day = demo_end + dt.timedelta(days=daily_runs + k)
+        assert materialize_range(day, day, load_settings(), instance=instance).success
+    compact_run_history(instance, keep, now=later + dt.timedelta(days=1))
+    kept = (folder_size(home, charts=False) - demo_compacted) / daily_runs
+    charts = folder_size(home) - folder_size(home, charts=False)
+    print(f"daily runs: {2 * daily_runs}; a recent run adds {recent / 1024:.1f} KiB (its complete log, kept {keep} "
+          f"days), a compacted one {kept / 1024:.1f} KiB: {kept * 365 / MIB:.1f} MiB per year of daily runs; "
+          f"charts of the latest runs {charts / MIB:.1f} MiB (a bounded size)")
+    print("| after the demo (MiB) | per recent daily run (KiB) | per compacted daily run (KiB) | per year (MiB) |")
+    print(f"| {after_demo / MIB:.1f} | {recent / 1024:.1f} | {kept / 1024:.1f} | {kept * 365 / MIB:.1f} |")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def bare_run(db: str, start: dt.date, end: dt.date, lookbacks: dict[str, dict[st
     write(t.CORE_RETURNS_DAILY, returns_daily(
         i[t.RAW_CRYPTO_OHLCV], i[t.CORE_BASIS_DAILY], i[t.RAW_TRADITIONAL_OHLCV],
         reference_venue=s.reference_venue, underlyings=s.universe.underlyings, nasdaq_series=s.nasdaq_series,
-        min_dte=s.anomaly.divergence_min_dte, first=start - dt.timedelta(days=gap), end=end))
+        calendars=s.traditional_calendars(), min_dte=s.anomaly.divergence_min_dte, first=start - dt.timedelta(days=gap), end=end))
     c = s.correlation
     i = read("core/correlation_daily")
     write(t.CORE_CORRELATION_DAILY, pair_correlations(i[t.CORE_RETURNS_DAILY], [Pair(*p) for p in s.pairs()],

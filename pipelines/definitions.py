@@ -12,8 +12,10 @@ from assets.core.assets import build_core_assets
 from assets.marts.assets import build_mart_assets
 from assets.raw.assets import build_raw_assets
 from pipelines.jobs import build_daily_job, build_daily_schedule
+from pipelines.ledger_hooks import with_ledger_hooks
 from pipelines.resources import build_resources
 from pipelines.retry_sensor import build_retry_sensor
+from pipelines.run_history import build_run_history_sensor
 from pipelines.sensors import build_abandoned_runs_sensor, build_missed_days_sensor
 from pipelines.history import first_partition
 from pipelines.settings import Settings, load_settings
@@ -31,15 +33,16 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings)
     job = build_daily_job()
-    assets = [*build_raw_assets(settings, partitions), *build_core_assets(settings, partitions),
-              *build_mart_assets(settings, partitions)]
+    assets = with_ledger_hooks([*build_raw_assets(settings, partitions), *build_core_assets(settings, partitions),
+                                *build_mart_assets(settings, partitions)])
     return dg.Definitions(
         assets=assets,
         jobs=[job],
         schedules=[build_daily_schedule(job)],
         sensors=[build_missed_days_sensor(job, settings.warehouse_path),
                  build_retry_sensor(job, settings.warehouse_path, settings.coverage, assets),
-                 build_abandoned_runs_sensor()],
+                 build_abandoned_runs_sensor(),
+                 build_run_history_sensor(settings.run_history.keep_step_events_days)],
         resources=build_resources(settings),
         # One process writes the DuckDB file at a time: steps run one after another in the run's process.
         executor=dg.in_process_executor,

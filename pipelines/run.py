@@ -20,9 +20,11 @@ from pipelines.definitions import build_definitions
 from pipelines.history import first_partition
 from pipelines.home import project_instance
 from pipelines.jobs import DAILY_JOB, RANGE_END_TAG, RANGE_START_TAG
+from pipelines.run_history import compact_run_history
 from pipelines.settings import Settings, check_date_range, check_writable
 from pipelines.stale import StaleDays, derived_selection, stale_after
 from warehouse.db import Warehouse
+
 
 def run_parts(start: dt.date, end: dt.date, max_days: int) -> list[tuple[dt.date, dt.date]]:
     """[start, end] (inclusive) cut into consecutive inclusive parts of at most `max_days` days, oldest first."""
@@ -39,8 +41,9 @@ def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance
                       max_days_per_run: int | None = None, tags: dict[str, str] | None = None,
                       derived_only: bool = False) -> dg.ExecuteInProcessResult:
     """Run the daily job over [start, end] (inclusive UTC days): one run, or consecutive runs of at most
-    `max_days_per_run` days (default: the setting `runs.max_days_per_run`) for a longer range. Returns the last run's result (the failed one, if any failed).
-    `derived_only` runs the core and mart assets alone (a rebuild from the stored raw rows)."""
+    `max_days_per_run` days (default: the setting `runs.max_days_per_run`) for a longer range. Returns the last
+    run's result (the failed one, if any failed). `derived_only` runs the core and mart assets alone (a rebuild
+    from the stored raw rows)."""
     check_date_range(start, end, settings.history_start)
     check_writable(settings.warehouse_path)
     # Partitions from where the data starts, or from `start` when the run goes back further.
@@ -68,6 +71,7 @@ def materialize_range(start: dt.date, end: dt.date, settings: Settings, instance
         )
         if not result.success:
             break
+    compact_run_history(instance, settings.run_history.keep_step_events_days)
     return result
 
 

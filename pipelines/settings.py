@@ -410,6 +410,14 @@ class CoverageSettings(_Section):
     lookback_days: int = Field(60, ge=1, description="Only holes this many days back or newer are retried.")
 
 
+class RunHistorySettings(_Section):
+    """How much of Dagster's own run history is kept (`.dagster/`): results for ever, step-by-step logs a while."""
+
+    keep_step_events_days: int = Field(
+        14, ge=0, description="Days a finished run keeps its complete log (step events, info lines, previews and "
+        "charts of its materialisations); older runs keep their materialisations (rows and day per partition), check "
+        "results, warnings and errors. Each asset's latest materialisation keeps its preview and chart.")
+
 
 class RunSettings(_Section):
     """How a range of days is run (`materialize`, `replay`, a backfill from the CLI)."""
@@ -440,6 +448,7 @@ class Settings(_Section):
     history: HistorySettings = HistorySettings()
     integrity: IntegritySettings = IntegritySettings()
     coverage: CoverageSettings = CoverageSettings()
+    run_history: RunHistorySettings = RunHistorySettings()
     runs: RunSettings = RunSettings()
 
     @model_validator(mode="after")

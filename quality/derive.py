@@ -9,6 +9,8 @@ Pure polars, no I/O.
 - trading days: whether a traditional row's date is an exchange session.
 - funding magnitude against the venue's own history: a rate stored in percent instead of a fraction is
   100x its neighbours although it can stay under the absolute cap (see `with_funding_history`).
+- funding settlements against the venue's schedule: a settlement the schedule lists but the venue did not
+  send (see `missing_settlements`).
 - coverage: one row per (date, subject) that must be present, with `present`.
 """
 
@@ -134,3 +136,79 @@ def coverage(present: pl.DataFrame, expected_subjects: list[str], days: list[dt.
     )
     found = present.select("date", "subject").unique().with_columns(present=pl.lit(True))
     return grid.join(found, on=["date", "subject"], how="left").with_columns(pl.col("present").fill_null(False))
+
+
+def missing_settlements(rows: pl.DataFrame, history: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """The funding settlements the schedule lists on the days of [start, end) but the venue did not send: one row
+    per venue, symbol and due time (columns venue, symbol, date, due_ts, interval_hours).
+
+    The schedule is each settlement's `interval_hours`: the interval the venue declares for the contract where it
+    declares one, else the spacing of its settlements capped at its usual interval
+    (`assets.raw.sources.funding_history`), never a gap, so a settlement after a missing one still says 8 h.
+    - Between two known settlements (`history` gives the one before the window) the schedule lists one every
+      interval: a gap of n intervals lacks n - 1 (the longer of the two intervals is the schedule, so a venue
+      moving from 8 h to 4 h settlements lacks none).
+    - Before the first known settlement the schedule reaches back to the start of its UTC day, and after the last
+      one to the end of its day: a day settled at 00:00 and 08:00 on an 8 h schedule lacks 16:00.
+    Only days with at least one settlement of the symbol are judged: a day without any is a coverage hole of its
+    venue (the `coverage` frame), not a missing settlement."""
+    by = ["venue", "symbol"]
+    combined = pl.concat([history.select(rows.columns), rows], how="vertical_relaxed").unique(
+        subset=[*by, "funding_ts"], keep="last").sort(*by, "funding_ts")
+    minute = (pl.col("funding_ts").dt.epoch("s") // 60)
+    day_start = (pl.col("funding_ts").dt.truncate("1d").dt.epoch("s") // 60)
+    step = (pl.col("interval_hours") * 60).round().cast(pl.Int64)
+    timed = combined.with_columns(minute=minute, day_start=day_start, step=step).with_columns(
+        prev=pl.col("minute").shift(1).over(by), prev_step=pl.col("step").shift(1).over(by),
+        is_last=pl.col("minute").shift(-1).over(by).is_null(),
+    )
+    schedule = pl.max_horizontal("step", "prev_step")
+    before = timed.with_columns(
+        step=pl.when(pl.col("prev").is_null()).then(pl.col("step")).otherwise(schedule)).with_columns(
+        count=pl.when(pl.col("prev").is_null())
+        .then((pl.col("minute") - pl.col("day_start")) // pl.col("step"))
+        .otherwise(((pl.col("minute") - pl.col("prev")) / pl.col("step")).round().cast(pl.Int64) - 1),
+        sign=pl.lit(-1),
+    )
+    after = timed.filter(pl.col("is_last")).with_columns(
+        count=(pl.col("day_start") + 24 * 60 - pl.col("minute") - 1) // pl.col("step"), sign=pl.lit(1))
+    due = (
+        pl.concat([before, after], how="vertical_relaxed")
+        .filter(pl.col("count") > 0)
+        .with_columns(k=pl.int_ranges(1, pl.col("count") + 1))
+        .explode("k")
+        .select(*by, "interval_hours", due_minute=pl.col("minute") + pl.col("sign") * pl.col("k") * pl.col("step"))
+        .with_columns(due_ts=pl.from_epoch(pl.col("due_minute") * 60, time_unit="s").cast(pl.Datetime("us")))
+        .with_columns(date=pl.col("due_ts").dt.date())
+    )
+    settled_days = rows.select(*by, "date").unique()
+    return (
+        due.filter((pl.col("date") >= start) & (pl.col("date") < end))
+        .join(settled_days, on=[*by, "date"], how="semi")
+        .unique(subset=[*by, "due_ts"])
+        .select(*by, "date", "due_ts", "interval_hours")
+        .sort(*by, "due_ts")
+    )
+
+
+def settlement_coverage(rows: pl.DataFrame, history: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """One row per venue, perpetual and day of [start, end) with settlements: subject (venue:symbol), date,
+    `complete` (every settlement its schedule lists is there) and `detail` (which are not, and the schedule)."""
+    missing = missing_settlements(rows, history, start, end)
+    days = rows.filter((pl.col("date") >= start) & (pl.col("date") < end)).group_by("venue", "symbol", "date").agg(
+        settled=pl.len())
+    lacking = missing.group_by("venue", "symbol", "date").agg(
+        due=pl.col("due_ts").dt.strftime("%H:%M").sort().str.join(", "),
+        lacking=pl.len(), interval_hours=pl.col("interval_hours").max())
+    joined = days.join(lacking, on=["venue", "symbol", "date"], how="left")
+    hours = pl.col("interval_hours").round(2).cast(pl.Utf8).str.strip_suffix(".0")
+    detail = pl.concat_str(
+        pl.lit("missing funding settlement(s) at "), pl.col("due"), pl.lit(" UTC on "), pl.col("date").cast(pl.Utf8),
+        pl.lit(": the venue's schedule settles every "), hours, pl.lit(" h, "),
+        pl.col("settled").cast(pl.Utf8), pl.lit(" of "), (pl.col("settled") + pl.col("lacking")).cast(pl.Utf8),
+        pl.lit(" settled"),
+    )
+    return joined.select(
+        "date", subject=pl.concat_str("venue", "symbol", separator=":"),
+        complete=pl.col("lacking").is_null(), detail=detail,
+    ).sort("date", "subject")

@@ -48,6 +48,11 @@ class WindowVerdict:
         return pl.concat([self.quarantined, self.holes])
 
 
+def is_coverage(failure: FailedExpectation) -> bool:
+    """A failure on a coverage frame (`coverage`, `coverage_*`): holes, not bad rows."""
+    return failure.frame == "coverage" or failure.frame.startswith("coverage_")
+
+
 def is_whole_window(failure: FailedExpectation) -> bool:
     return failure.offending is None or failure.name.split("(")[0] in WHOLE_WINDOW_TYPES
 
@@ -57,15 +62,17 @@ def verdict(spec: TableSpec, report: QualityReport, failures: dict[str, str]) ->
     or a series) -> its error; the holes of that unit (the subject itself, or `unit:...`) are outages."""
     refused, quarantined, holes = [], [], []
     for failure in report.failures:
-        if failure.frame == "coverage":
+        if is_coverage(failure):
             holes.append(_holes(spec, failure, failures))
         elif failure.tier == "error" and is_whole_window(failure):
             refused.append(failure)
         elif failure.tier == "error":
             quarantined.append(_quarantined(spec, failure))
     quarantine = _one_per_day(quarantined, "quarantined")
-    # A quarantined subject is not also missing; a hole seen by two coverage expectations is one hole.
-    hole_frame = _one_per_day(holes, None)
+    # A quarantined subject is not also missing (its day is kept out whole); a hole seen by two coverage
+    # expectations is one hole.
+    hole_frame = _one_per_day(holes, None).join(quarantine.select("table", "subject", "date"),
+                                                on=["table", "subject", "date"], how="anti")
     return WindowVerdict(refused, quarantine, hole_frame, report)
 
 
@@ -76,16 +83,18 @@ def _quarantined(spec: TableSpec, failure: FailedExpectation) -> pl.DataFrame:
 
 
 def _holes(spec: TableSpec, failure: FailedExpectation, failures: dict[str, str]) -> pl.DataFrame:
-    rows = failure.offending.select("subject", "date").unique()
     outage = pl.lit(None, dtype=pl.Utf8)
     for prefix, error in failures.items():
         under = (pl.col("subject") == prefix) | pl.col("subject").str.starts_with(prefix + ":")
         outage = pl.when(under).then(pl.lit(error)).otherwise(outage)
+    # A coverage frame may say what exactly is absent (`detail`, e.g. the missing settlement times).
+    absent = (pl.col("detail") if "detail" in failure.offending.columns
+              else pl.lit("no row on a day it should have one: " + failure.description))
+    rows = failure.offending.select("subject", "date", absent.alias("absent")).unique()
     return rows.with_columns(table=pl.lit(spec.qualified), outage=outage).select(
         "table", "subject", "date",
         status=pl.when(pl.col("outage").is_not_null()).then(pl.lit("outage")).otherwise(pl.lit("missing")),
-        reason=pl.when(pl.col("outage").is_not_null()).then(pl.col("outage"))
-        .otherwise(pl.lit("no row on a day it should have one: " + failure.description)),
+        reason=pl.when(pl.col("outage").is_not_null()).then(pl.col("outage")).otherwise(pl.col("absent")),
     )
 
 
@@ -110,7 +119,7 @@ def check_results(v: WindowVerdict, stored: int) -> list[dg.AssetCheckResult]:
     )]
     if "warn" in report.tiers:
         name, severity = CHECKS["warn"]
-        warnings = [f for f in report.failed("warn") if f.frame != "coverage"]
+        warnings = [f for f in report.failed("warn") if not is_coverage(f)]
         results.append(dg.AssetCheckResult(check_name=name, passed=not warnings, severity=severity,
                                            metadata=_metadata(_only(report, warnings), "warn"),
                                            description=_only(report, warnings).summary("warn")))

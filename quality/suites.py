@@ -9,7 +9,9 @@ Every expectation is a great-expectations 1.x expectation carrying its own metad
 - `meta["why"]`: why it matters, where the description alone does not say.
 
 A suite validates frames it prepares itself: `rows` (the window's rows plus derived columns, see
-quality/derive.py) and, for raw tables, `coverage` (one row per date and subject that must be present).
+quality/derive.py) and, for raw tables, `coverage` (one row per date and subject that must be present) and
+any other frame named `coverage_*` (more holes, such as a funding settlement the venue's schedule lists but the
+venue did not send): a failure on a coverage frame is a hole in the ledger, never a refusal or a quarantine.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .derive import (
     FundingHistoryRule,
     coverage,
     session_coverage,
+    settlement_coverage,
     with_funding_history,
     with_trading_day,
     with_unit_errors,
@@ -248,7 +251,8 @@ class RawFunding(Suite):
         rows = with_funding_history(window.rows, window.history, funding_history_rule(settings))
         present = window.rows.select("date", subject=pl.col("venue") + ":" + pl.col("symbol").str.split("/").list.first())
         subjects = [f"{v}:{u}" for v in settings.venues for u in settings.universe.underlyings]
-        return {"rows": rows, "coverage": required_coverage(present, subjects, window.days, settings.reference_venue)}
+        return {"rows": rows, "coverage": required_coverage(present, subjects, window.days, settings.reference_venue),
+                "coverage_settlements": settlement_coverage(window.rows, window.history, window.start, window.end)}
 
     def expectations(self, settings):
         cap, rule = settings.quality.max_abs_funding_rate, funding_history_rule(settings)
@@ -271,6 +275,12 @@ class RawFunding(Suite):
                                                   meta={"why": "funding intervals run from 1 to 8 hours in practice"}),
             ],
             "coverage": coverage_expectations("funding settlement"),
+            "coverage_settlements": [gxe.ExpectColumnValuesToBeInSet(
+                column="complete", value_set=[True], severity=WARNING,
+                description="every settlement the venue's funding schedule lists for a day is there",
+                meta={"why": "a missing settlement is a hole: the day's APR is computed over the hours its "
+                             "settlements cover, and the day is asked for again"},
+            )],
         }
 
 

@@ -16,7 +16,7 @@ TINY_RUNS = {
     "core_bench.py": (["--tiny"], r"\| 0\.6 \| [\d,]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+x \|"),
     "quality_overhead.py": (["--tiny"], r"daily run 1: [\d.]+ s in all, [\d.]+ s validating \(\d+ checks"),
     "live_requests.py": (["--tiny"], r"\| daily run \| \d+ \| \d+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \|"),
-    "dagster_history.py": (["--tiny"], r"\| [\d.]+ \| [\d.]+ \| [\d.]+ \|"),
+    "dagster_history.py": (["--tiny"], r"\| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|"),
     "history_replay.py": (["--tiny"], r"replay from the folder: [\d.]+ s wall, peak RSS [\d.]+ MiB; \d+ days"),
     "replay_pipeline.py": (["--tiny"], r"through the whole pipeline: success; [\d.]+ s wall, peak RSS [\d.]+ MiB .*"
                                        r"rows: instruments \d+, crypto_ohlcv \d+, funding \d+"),

@@ -295,7 +295,8 @@ def test_returns_daily_assembles_both_calendars_from_the_reference_venue():
         "ticker": ["^IXIC", "^IXIC", "GC=F", "GC=F", "GC=F"], "close": [50.0, 55.0, 20.0, 20.5, 21.0],
     })
     out = returns_daily(bars, basis, traditional, reference_venue="ref", underlyings=("BTC", "ETH"),
-                        nasdaq_series="nasdaq", min_dte=7.0, first=fri, end=D(2026, 1, 6))
+                        nasdaq_series="nasdaq", calendars={"nasdaq": "XNYS", "gold": "us_futures"}, min_dte=7.0,
+                        first=fri, end=D(2026, 1, 6))
     assert out.columns == RETURN_COLUMNS
 
     def series(calendar, name):
@@ -312,7 +313,7 @@ def test_returns_daily_assembles_both_calendars_from_the_reference_venue():
     assert quarterly["symbol"].unique().to_list() == ["BTC/USDT:USDT-260327"]
     assert quarterly["log_return"].to_list()[1:] == pytest.approx([math.log(103 / 102), math.log(104 / 103),
                                                                   math.log(105 / 104)])
-    # Traditional calendar: the Nasdaq series' dates only; BTC's Monday return spans the weekend.
+    # Traditional calendar: each series' sessions (gold's Saturday bar is none); BTC's Monday return spans the weekend.
     assert set(out.filter(pl.col("calendar") == "traditional")["date"].to_list()) == {fri, mon}
     assert set(out.filter(pl.col("calendar") == "traditional")["series"].to_list()) == {"nasdaq", "gold", "BTC", "ETH"}
     monday_btc = series("traditional", "BTC").row(1, named=True)
@@ -327,7 +328,8 @@ def test_returns_daily_crypto_calendar_is_every_utc_day_of_the_window():
                                  "symbol": pl.Utf8, "dte": pl.Float64, "price": pl.Float64})
     traditional = pl.DataFrame(schema={"date": pl.Date, "series": pl.Utf8, "ticker": pl.Utf8, "close": pl.Float64})
     out = returns_daily(bars, basis, traditional, reference_venue="ref", underlyings=("BTC",),
-                        nasdaq_series="nasdaq", min_dte=7.0, first=days[1], end=days[4])
+                        nasdaq_series="nasdaq", calendars={"nasdaq": "XNYS"}, min_dte=7.0, first=days[1],
+                        end=days[4]).filter(pl.col("calendar") == "crypto")
     assert out["date"].to_list() == days[1:4]  # [first, end): the bars outside it are not returns
     assert out["prev_date"][0] is None and out["log_return"][0] is None  # no close before `first` is used
     assert set(out["series"].to_list()) == {"BTC"}  # no perpetual on the venue: no perp or quarterly series

@@ -4,7 +4,8 @@ the holes once the stand-ins serve them.
 
 Served: the sample market on the four venues (OKX answering 503 to everything during the backfill), Yahoo with
 gold and the Nasdaq from the sample market and SSW.JO as recorded by Yahoo (real 100x unit change, real opens
-outside low..high), gold absent on one NYSE session, then a one-day x2 gold spike followed by a correct day.
+outside low..high), gold absent on one NYSE session, Bybit's BTC funding stored in percent (x100) for one day and
+missing one settlement on another, then a one-day x2 gold spike followed by a correct day.
 """
 
 import datetime as dt
@@ -14,7 +15,7 @@ import polars as pl
 import pytest
 import yaml
 
-from fake_venues import Fault, Venues
+from fake_venues import Fault, Venues, ms
 from fake_yahoo import YahooServer, recorded_series, sample_series
 from pipelines.definitions import build_definitions
 from pipelines.run import materialize_range
@@ -22,13 +23,22 @@ from pipelines.run_holes import run_holes
 from pipelines.settings import load_settings
 from warehouse.db import Warehouse
 from warehouse.ledger import read_ledger
-from warehouse.schemas import CORE_RETURNS_DAILY, MARTS_ANOMALY_STATUS, RAW_CRYPTO_OHLCV, RAW_TRADITIONAL_OHLCV
+from warehouse.schemas import (
+    CORE_RETURNS_DAILY,
+    MARTS_ANOMALY_STATUS,
+    RAW_CRYPTO_OHLCV,
+    RAW_FUNDING,
+    RAW_TRADITIONAL_OHLCV,
+)
 
 D = dt.date
 START, END = D(2023, 5, 15), D(2023, 6, 2)
 GOLD_HOLE = D(2023, 5, 24)  # a Wednesday: COMEX and the NYSE traded
 MEMORIAL_DAY = D(2023, 5, 29)  # the NYSE closed, CME Globex (gold) traded
 SPIKE, NEXT = D(2023, 6, 5), D(2023, 6, 6)
+PERP = "BTC/USDT:USDT"
+PERCENT_DAY = D(2023, 5, 20)  # Bybit's BTC funding served in percent instead of a fraction
+SKIPPED_SETTLEMENT = dt.datetime(2023, 5, 25, 8)  # Bybit never sends it; its schedule declares 8 h
 TRADITIONAL = [
     {"series": "gold", "ticker": "GC=F", "calendar": "us_futures", "description": "gold"},
     {"series": "nasdaq", "ticker": "^IXIC", "calendar": "XNYS", "description": "Nasdaq Composite"},
@@ -43,6 +53,21 @@ PAIRS = [
 
 def gold_close(yahoo, day):
     return next(r for r in yahoo.series["GC=F"].rows if r[0] == day)[4]
+
+
+def bybit_funding_quirks(server):
+    """Bybit's BTC perpetual: every rate of PERCENT_DAY x100, and SKIPPED_SETTLEMENT absent."""
+    served = server.settlements
+
+    def settlements(source, contract, start, end):
+        rows = served(source, contract, start, end)
+        if contract.symbol != PERP:
+            return rows
+        day = lambda ts: dt.datetime.fromtimestamp(ts / 1000, dt.timezone.utc).date()  # noqa: E731
+        return [(ts, rate * 100 if day(ts) == PERCENT_DAY else rate, hours) for ts, rate, hours in rows
+                if ts != ms(SKIPPED_SETTLEMENT)]
+
+    server.settlements = settlements
 
 
 def set_gold(yahoo, day, factor):
@@ -72,6 +97,7 @@ def test_real_quirks_are_quarantined_named_healed_and_filled(warehouse_path, tmp
         correct_gold = gold_close(yahoo, GOLD_HOLE)
         yahoo.series["GC=F"].rows = [r for r in yahoo.series["GC=F"].rows if r[0] != GOLD_HOLE]
         venues["okx"].faults.append(Fault("/", 503, '{"code": "50001", "msg": "service unavailable"}', times=None))
+        bybit_funding_quirks(venues["bybit"])
 
         # 1. Backfill: OKX down, gold absent one session, SSW.JO's real 100x change: the rest lands.
         backfill = materialize_range(START, END, load_settings(), instance=instance)
@@ -92,6 +118,22 @@ def test_real_quirks_are_quarantined_named_healed_and_filled(warehouse_path, tmp
         assert traditional.filter(pl.col("series") == "nasdaq").height == 14  # every NYSE session of the range
         on_memorial_day = set(traditional.filter(pl.col("date") == MEMORIAL_DAY)["series"])
         assert "gold" in on_memorial_day and "nasdaq" not in on_memorial_day  # each series on its own calendar
+        # Bybit's day in percent is quarantined and named; the other venues' funding of that day is stored.
+        bybit_btc = f"bybit:{PERP}"
+        percent = ledger.filter((pl.col("subject") == bybit_btc) & (pl.col("date") == PERCENT_DAY)).row(0, named=True)
+        assert percent["status"] == "quarantined" and "(rate" in percent["reason"]
+        funding = wh.read_window(RAW_FUNDING)
+        on_percent_day = funding.filter(pl.col("date") == PERCENT_DAY)
+        assert {"binance", "bybit", "deribit"} <= set(on_percent_day["venue"])
+        assert on_percent_day.filter((pl.col("venue") == "bybit") & (pl.col("symbol") == PERP)).height == 0
+        assert on_percent_day.filter(pl.col("venue") == "bybit")["rate"].abs().max() < 0.01
+        # The missing settlement is a hole naming its time and the schedule; the day's other two are stored.
+        skipped = ledger.filter((pl.col("subject") == bybit_btc) & (pl.col("date") == SKIPPED_SETTLEMENT.date()))
+        assert skipped.select("status").rows() == [("missing",)]
+        assert "08:00 UTC" in skipped["reason"][0] and "every 8 h" in skipped["reason"][0]
+        kept = funding.filter((pl.col("venue") == "bybit") & (pl.col("symbol") == PERP)
+                              & (pl.col("date") == SKIPPED_SETTLEMENT.date()))
+        assert kept["funding_ts"].dt.hour().to_list() == [0, 16] and kept["interval_hours"].to_list() == [8.0, 8.0]
         message = run_holes(backfill)
         assert f"missing gold on {GOLD_HOLE}" in message and "outage okx:BTC:spot" in message
         status = wh.read_window(MARTS_ANOMALY_STATUS)
@@ -116,8 +158,7 @@ def test_real_quirks_are_quarantined_named_healed_and_filled(warehouse_path, tmp
         yahoo.series["GC=F"].rows = sorted([*yahoo.series["GC=F"].rows, (GOLD_HOLE, correct_gold, correct_gold,
                                                                           correct_gold, correct_gold, 1.0)])
         sensor = next(s for s in build_definitions(load_settings()).sensors if s.name == "retry_holes_sensor")
-        request = sensor(dg.build_sensor_context(instance=instance))
-        assert isinstance(request, dg.RunRequest)
+        [request] = sensor(dg.build_sensor_context(instance=instance)).run_requests
         first, last = (D.fromisoformat(request.tags[t]) for t in
                        ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end"))
         assert first == START and last == NEXT  # from the first open hole to the last stored day
@@ -129,6 +170,10 @@ def test_real_quirks_are_quarantined_named_healed_and_filled(warehouse_path, tmp
         assert set(ledger.filter(pl.col("subject").str.starts_with("okx:"))["status"]) == {"late-arrived"}
         assert by_key[("ssw", ssw["date"][0])]["status"] == "quarantined"  # Yahoo still serves the 100x bar
         assert by_key[("ssw", ssw["date"][0])]["attempts"] == 2
+        # Bybit still serves them as before: asked again, still holes, one more attempt each.
+        assert by_key[(bybit_btc, PERCENT_DAY)]["status"] == "quarantined"
+        assert by_key[(bybit_btc, SKIPPED_SETTLEMENT.date())]["status"] == "missing"
+        assert by_key[(bybit_btc, SKIPPED_SETTLEMENT.date())]["attempts"] == 2
         returns = wh.read_window(CORE_RETURNS_DAILY).filter(
             (pl.col("series") == "gold") & (pl.col("calendar") == "traditional"))
         after_spike = returns.filter(pl.col("date") == NEXT).row(0, named=True)

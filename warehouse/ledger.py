@@ -8,9 +8,14 @@ Ledger rules (`merge_ledger`), per table, subject and day:
 - a hole seen now that was not recorded: a new entry, attempts 1;
 - a hole seen now that was recorded: its status and reason are the latest, `first_seen` stays, attempts + 1;
 - a recorded open hole of the window's days that is no longer a hole: resolved, `late-arrived` when it was
-  missing or an outage (the source delivered later), `filled` when it was quarantined (asked again, it passed);
-  attempts + 1;
+  missing or an outage (the source delivered later), `filled` when it was quarantined or failed (asked again,
+  it passed); attempts + 1;
 - resolved entries are kept as they are until the day is a hole again.
+
+A step of the pipeline that fails is a hole of its own (`record_failed_step`): status `failed`, the table and
+subject name the step's asset, the reason is the first line of its error, one entry per day of the run's
+window, by the same rules (a day failing again counts one more attempt; the step succeeding later for the
+day resolves it as `filled`, `resolve_failed_step`).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def merge_ledger(existing: pl.DataFrame, seen: pl.DataFrame, table: str, days: l
     is_hole = pl.col("status").is_not_null()
     merged = joined.with_columns(
         status=pl.when(is_hole).then(pl.col("status"))
-        .when(was_open & (pl.col("old_status") == "quarantined")).then(pl.lit("filled"))
+        .when(was_open & pl.col("old_status").is_in(["quarantined", "failed"])).then(pl.lit("filled"))
         .when(was_open).then(pl.lit("late-arrived"))
         .otherwise(pl.col("old_status")),
         reason=pl.when(is_hole).then(pl.col("reason"))
@@ -107,6 +112,64 @@ def replace_window_with_ledger(warehouse: Warehouse, spec: TableSpec, frame: pl.
             for name in ("incoming", "decided", "removed"):
                 con.unregister(name)
     return rows.height, decided
+
+
+def record_failed_step(warehouse: Warehouse, table: str, subject: str, days: list[dt.date], reason: str,
+                       now: dt.datetime | None = None) -> pl.DataFrame:
+    """Record that the step of asset `subject` (table `table`) failed for `days`: a `failed` entry per day, one
+    more attempt where the day was recorded before. Returns the entries written."""
+    seen = observed([{"table": table, "subject": subject, "date": day, "status": "failed", "reason": reason}
+                     for day in days])
+    return _write_step_entries(warehouse, table, subject, seen, days, now, open_only=False)
+
+
+def resolve_failed_step(warehouse: Warehouse, table: str, subject: str, days: list[dt.date] | None,
+                        now: dt.datetime | None = None) -> pl.DataFrame:
+    """The step of asset `subject` succeeded for `days` (None: for every day, an asset rebuilt whole): its
+    `failed` entries there are resolved as `filled`. Returns the entries written (none when nothing was open)."""
+    return _write_step_entries(warehouse, table, subject, observed(), days, now, open_only=True)
+
+
+def subjects_with_failed_steps(warehouse: Warehouse) -> set[str]:
+    """The assets (subjects) with open `failed` entries; none when there is no ledger yet."""
+    if not warehouse.exists(RAW_COVERAGE_LEDGER):
+        return set()
+    with warehouse.connect() as con:
+        rows = con.execute(f"SELECT DISTINCT subject FROM {RAW_COVERAGE_LEDGER.qualified} WHERE status = 'failed'").fetchall()
+    return {subject for (subject,) in rows}
+
+
+def _write_step_entries(warehouse: Warehouse, table: str, subject: str, seen: pl.DataFrame,
+                        days: list[dt.date] | None, now: dt.datetime | None, open_only: bool) -> pl.DataFrame:
+    """Merge the entries of one step's asset on `days` (the merge rules above) and replace them in one
+    transaction; the ledger's other subjects are left as they are."""
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    existing = read_ledger(warehouse, table).filter(pl.col("subject") == subject)
+    if open_only:
+        existing = existing.filter(pl.col("status") == "failed")
+        if days is not None:
+            existing = existing.filter(pl.col("date").is_in(days))
+        if existing.height == 0:
+            return existing
+    decided = merge_ledger(existing, seen, table, days if days is not None else existing["date"].to_list(), now)
+    warehouse.ensure([RAW_COVERAGE_LEDGER])
+    ledger_columns = ", ".join(ident(c) for c in RAW_COVERAGE_LEDGER.column_names)
+    with warehouse.connect() as con:
+        con.register("decided", decided.to_arrow())
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {RAW_COVERAGE_LEDGER.qualified} WHERE {ident('table')} = ? AND subject = ? "
+                        f"AND {ident('date')} IN (SELECT unnest(?::DATE[]))",
+                        [table, subject, decided["date"].to_list()])
+            con.execute(f"INSERT INTO {RAW_COVERAGE_LEDGER.qualified} ({ledger_columns}) "
+                        f"SELECT {ledger_columns} FROM decided")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("decided")
+    return decided
 
 
 # The subject a raw row belongs to in the ledger: what is quarantined together.

@@ -180,8 +180,9 @@ RAW_TRADITIONAL_OHLCV = TableSpec(
 
 RAW_TABLES = (RAW_INSTRUMENTS, RAW_CRYPTO_OHLCV, RAW_FUNDING, RAW_TRADITIONAL_OHLCV)
 
-# Open statuses are holes a later run may fill; resolved ones keep the history of what happened.
-LEDGER_OPEN_STATUSES = ("missing", "quarantined", "outage")
+# Open statuses are holes a later run may fill; resolved ones keep the history of what happened. `failed`: a step
+# of the pipeline failed for the day (the whole asset, not one series), written by the run's failure hook.
+LEDGER_OPEN_STATUSES = ("missing", "quarantined", "outage", "failed")
 LEDGER_RESOLVED_STATUSES = ("late-arrived", "filled")
 
 RAW_COVERAGE_LEDGER = TableSpec(
@@ -189,20 +190,23 @@ RAW_COVERAGE_LEDGER = TableSpec(
     "coverage_ledger",
     "Every hole in the raw tables, one row per table, subject and day: a series or instrument absent on a day its "
     "calendar says it traded (missing), rows kept out because they failed an expectation (quarantined), a venue or "
-    "ticker that still failed after its retries (outage), and what later filled it (late-arrived, filled). Written "
-    "in the same transaction as the raw window it describes. Holes are never forward-filled.",
+    "ticker that still failed after its retries (outage), a step of the pipeline that failed for the day (failed), "
+    "and what later filled it (late-arrived, filled). Written in the same transaction as the raw window it "
+    "describes; a failed step's entry when the step fails. Holes are never forward-filled.",
     (
-        C("table", pl.Utf8, "Raw table the hole is in, e.g. raw.traditional_ohlcv", False),
+        C("table", pl.Utf8, "Raw table the hole is in, e.g. raw.traditional_ohlcv; for a failed step, its asset's "
+          "table (core.basis_daily)", False),
         C("subject", pl.Utf8, "Series (gold), venue:symbol (binance:BTC/USDT) or venue:coin:kind (a coverage "
-          "subject such as binance:BTC:spot)", False),
+          "subject such as binance:BTC:spot); for a failed step, its asset (core/basis_daily)", False),
         C("date", pl.Date, "Day of the hole (trading date or UTC day)", False),
-        Column("status", pl.Utf8, "missing, quarantined or outage (open); late-arrived or filled (resolved)", False,
+        Column("status", pl.Utf8, "missing, quarantined, outage or failed (open); late-arrived or filled (resolved)", False,
                allowed_values=LEDGER_OPEN_STATUSES + LEDGER_RESOLVED_STATUSES),
         C("reason", pl.Utf8, "Why: the expectation(s) that failed, the source's error, or the calendar session "
-          "without a bar; for a resolved hole, what it was"),
+          "without a bar, the first line of a failed step's error; for a resolved hole, what it was"),
         C("first_seen", pl.Datetime, "When the hole was first recorded, UTC", False),
         C("last_attempt", pl.Datetime, "Last run that asked for the day, UTC", False),
-        C("attempts", pl.Int64, "Runs that asked for the day since the hole was first seen", False),
+        C("attempts", pl.Int64, "Runs that asked for the day since the hole was first seen (for a failed step: the "
+          "runs in which it failed, then the one that filled it)", False),
     ),
     key=("table", "subject", "date"),
     partitioned=False,

@@ -118,7 +118,7 @@ def build_core_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
         frame = returns_daily(
             inputs[RAW_CRYPTO_OHLCV], inputs[CORE_BASIS_DAILY], inputs[RAW_TRADITIONAL_OHLCV],
             reference_venue=settings.reference_venue, underlyings=settings.universe.underlyings,
-            nasdaq_series=settings.nasdaq_series, min_dte=settings.anomaly.divergence_min_dte,
+            nasdaq_series=settings.nasdaq_series, calendars=settings.traditional_calendars(), min_dte=settings.anomaly.divergence_min_dte,
             first=start - dt.timedelta(days=MAX_CALENDAR_GAP_DAYS), end=end,
         )
         yield from store(context, warehouse, settings, CORE_RETURNS_DAILY, frame, returns_reads.label, trim=True)

@@ -1,9 +1,13 @@
 """Daily log returns on the two calendars of the domain reference. Pure polars, no I/O.
 
 - crypto calendar: every UTC day.
-- traditional calendar: the exchange trading dates of the calendar series (NYSE by default). A return
-  runs from the previous calendar date to this one, for every series alike, so the crypto return over
-  Friday to Monday is one return: ln(close Monday / close Friday), the sum of its daily log returns.
+- traditional calendar: the sessions of the Nasdaq series' declared calendar (the NYSE by default), for every
+  traditional series and the crypto underlyings alike, so that the legs of a cross-asset pair or rule span the
+  same interval: the crypto return over Friday to Monday is one return, ln(close Monday / close Friday), the sum
+  of its daily log returns, and gold's return over a US holiday weekend spans the holiday even though CME Globex
+  traded it. The sessions come from the calendar, not from the closes stored: a series missing a session never
+  removes that date from another. Each series' own calendar decides which of its rows are expected (ingestion,
+  the quality gate and the coverage ledger: gold's row on a Globex-only session is stored, not refused).
 A price is never forward-filled. A hole (a calendar date without the series' close: missing, quarantined or
 an outage, see raw.coverage_ledger) has no return, and the next return spans it: ln(close / the last close
 before the hole), with `prev_date` that close's date. It counts as one observation, and the hole as a missing
@@ -14,8 +18,11 @@ interval when one of them spans a hole.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import polars as pl
+
+from assets.raw.sources.calendars import CalendarError, trading_days
 
 from .spread import settle_of
 
@@ -42,6 +49,23 @@ def returns_on_calendar(closes: pl.DataFrame, calendar: pl.Series, name: str) ->
         .select(calendar=pl.lit(name), series="series", date="date", prev_date="prev_date", symbol="symbol",
                 close="close", log_return="log_return")
     )
+
+
+def sessions(calendar: str, first: dt.date, end: dt.date) -> pl.Series:
+    """The sessions of `calendar` in [first, end) as a date column."""
+    return pl.Series("date", trading_days(calendar, first, end), dtype=pl.Date)
+
+
+def traditional_returns(closes: pl.DataFrame, crypto: pl.DataFrame, calendars: Mapping[str, str],
+                        grid_calendar: str, first: dt.date, end: dt.date) -> pl.DataFrame:
+    """Returns on the traditional calendar: every series of `closes` (date, series, symbol, close) that `calendars`
+    declares, and the `crypto` closes, on the sessions of `grid_calendar` in [first, end). A session of the grid
+    on which a series has no close (missed, or not a session of its own calendar) is a hole: no return, the next
+    one spans it."""
+    grid = sessions(grid_calendar, first, end)
+    declared = closes.filter(pl.col("series").is_in(list(calendars)))
+    return pl.concat([returns_on_calendar(crypto, grid, "traditional"),
+                      returns_on_calendar(declared, grid, "traditional")], how="vertical_relaxed")
 
 
 def continuous_quarterly(futures: pl.DataFrame, min_dte: float, series: str) -> pl.DataFrame:
@@ -107,6 +131,7 @@ def returns_daily(
     reference_venue: str,
     underlyings: tuple[str, ...],
     nasdaq_series: str,
+    calendars: Mapping[str, str],
     min_dte: float,
     first: dt.date,
     end: dt.date,
@@ -116,11 +141,15 @@ def returns_daily(
     - crypto calendar, every UTC day of [first, end): spot of each of `underlyings` on the reference venue,
       its BTC perpetual (`reference_perp`) and the continuous nearest BTC quarterly with dte >= `min_dte` of
       the perpetual's own margin family (a venue may list USDT- and coin-margined quarterlies side by side).
-    - traditional calendar, the trading dates of `nasdaq_series`: every traditional series and the spot of
-      each of `underlyings`, so a crypto return there spans weekends and holidays.
+    - traditional calendar: every traditional series of `calendars` (series -> its declared calendar) and the
+      spot of each of `underlyings` on the sessions of `nasdaq_series`' declared calendar, so a crypto return
+      there spans weekends and holidays, and every leg of a cross-asset comparison the same interval.
 
     bars: raw crypto bars; basis: core basis rows; traditional: raw traditional bars (date, series, ticker,
     close)."""
+    if nasdaq_series not in calendars:
+        raise CalendarError(f"the Nasdaq series '{nasdaq_series}' has no declared trading calendar, so the crypto "
+                            "returns of the traditional calendar have no sessions")
     perp = reference_perp(bars, reference_venue)
     crypto = crypto_closes(bars, reference_venue, underlyings, perp)
     crypto_returns = returns_on_calendar(crypto, utc_days(first, end - dt.timedelta(days=1)), "crypto")
@@ -131,10 +160,6 @@ def returns_daily(
     )
     quarterly = continuous_quarterly(futures, min_dte, "BTC_QUARTERLY")
     closes = traditional.select("date", "series", symbol="ticker", close="close")
-    trading_dates = closes.filter(pl.col("series") == nasdaq_series)["date"]
-    on_trading = returns_on_calendar(
-        pl.concat([closes, crypto.filter(pl.col("series").is_in(list(underlyings)))]),
-        trading_dates,
-        "traditional",
-    )
+    on_trading = traditional_returns(closes, crypto.filter(pl.col("series").is_in(list(underlyings))), calendars,
+                                     calendars[nasdaq_series], first, end)
     return pl.concat([crypto_returns, quarterly, on_trading], how="vertical_relaxed").select(RETURN_COLUMNS)

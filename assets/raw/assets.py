@@ -79,7 +79,7 @@ def build_raw_assets(settings, partitions_def: dg.PartitionsDefinition) -> list[
         description=RAW_COVERAGE_LEDGER.description + " Each raw asset writes its window's entries with the window; "
         "this asset shows the ledger after every run (the holes still open, by status) and is what the anomaly "
         "tables read to name missing inputs. See them with: make sql Q=\"SELECT * FROM bi.coverage_ledger WHERE "
-        "status IN ('missing', 'quarantined', 'outage') ORDER BY date DESC\"",
+        "status IN ('missing', 'quarantined', 'outage', 'failed') ORDER BY date DESC\"",
     )
     def raw_coverage_ledger(warehouse: WarehouseResource) -> dg.MaterializeResult:
         ledger = read_ledger(warehouse.warehouse)
