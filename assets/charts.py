@@ -131,11 +131,22 @@ def cumulative_pnl(trades: pl.DataFrame) -> alt.Chart:
     ).properties(width=WIDTH, height=260, title="Convergence trades and carry baseline: cumulative net P&L")
 
 
-def png(chart: alt.TopLevelMixin) -> bytes:
+def _spec(chart: alt.TopLevelMixin) -> str:
     # Legend labels and titles whole (Vega cuts them at 160 px by default: "binance BTC/USDT:USDT-2…").
-    return vl_convert.vegalite_to_png(chart.configure_legend(labelLimit=0, titleLimit=0).to_json(), scale=1.5)
+    return chart.configure_legend(labelLimit=0, titleLimit=0).to_json()
 
 
-def markdown_png(image: bytes, alt_text: str) -> str:
-    """A PNG as a Markdown image with the picture inline (a data URI)."""
-    return f"![{alt_text}](data:image/png;base64,{base64.b64encode(image).decode()})"
+def png(chart: alt.TopLevelMixin) -> bytes:
+    """A PNG (for the HTML report, which must show in a mail reader)."""
+    return vl_convert.vegalite_to_png(_spec(chart), scale=1.5)
+
+
+def svg(chart: alt.TopLevelMixin) -> str:
+    """An SVG (for the Dagster UI): drawn in about half the time of the PNG, an eighth of its size, sharp at any
+    zoom."""
+    return vl_convert.vegalite_to_svg(_spec(chart))
+
+
+def markdown_svg(image: str, alt_text: str) -> str:
+    """An SVG as a Markdown image with the picture inline (a data URI)."""
+    return f"![{alt_text}](data:image/svg+xml;base64,{base64.b64encode(image.encode()).decode()})"

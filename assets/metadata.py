@@ -118,29 +118,29 @@ def chart_metadata(context, build, frame: pl.DataFrame, *args, title: str) -> di
         return {}
     try:
         chart = build(frame, *args)
-        image = charts.png(chart)
+        image = charts.svg(chart)
     except Exception as exc:  # noqa: BLE001 - a presentation failure must not fail the table
         context.log.warning(f"chart '{title}' could not be drawn: {type(exc).__name__}: {exc}")
         return {"chart": f"could not be drawn: {type(exc).__name__}"}
     return {"chart": dg.MetadataValue.md(_chart_markdown(context, image, chart.to_json(indent=None), title))}
 
 
-def _chart_markdown(context, image: bytes, spec_json: str, title: str) -> str:
+def _chart_markdown(context, image: str, spec_json: str, title: str) -> str:
     """A short Markdown image that the asset page shows inline. Dagster's UI expands a Markdown value in place
-    only below 1,000 characters (a larger one hides behind [Show Markdown]), and an inline PNG would be copied
+    only below 1,000 characters (a larger one hides behind [Show Markdown]), and an inline image would be copied
     into the run history: the image is written once per run beside the instance's captured logs instead, which
     the webserver serves under /logs/<namespace>/<name>/<extension>, with its Vega-Lite spec (the chart's data)
     as .json. An instance without local captured logs (an ephemeral one, in tests) gets the inline image."""
     manager = context.instance.compute_log_manager
     if not isinstance(manager, LocalComputeLogManager):
-        return charts.markdown_png(image, title)
+        return charts.markdown_svg(image, title)
     log_key = ["charts", context.asset_key.to_python_identifier(), context.run.run_id]
-    path = Path(manager.get_captured_local_path(log_key, "png"))
+    path = Path(manager.get_captured_local_path(log_key, "svg"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(image)
+    path.write_text(image)
     path.with_suffix(".json").write_text(spec_json)
-    kept = sorted(path.parent.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True)
+    kept = sorted(path.parent.glob("*.svg"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in kept[CHART_RUNS_KEPT:]:
         old.unlink(missing_ok=True)
         old.with_suffix(".json").unlink(missing_ok=True)
-    return f"![{title}](/logs/{'/'.join(log_key)}/png)"
+    return f"![{title}](/logs/{'/'.join(log_key)}/svg)"

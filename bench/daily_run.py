@@ -103,7 +103,7 @@ def bare_run(db: str, start: dt.date, end: dt.date, lookbacks: dict[str, dict[st
     i = read("core/perp_quarterly_spread")
     write(t.CORE_PERP_QUARTERLY_SPREAD, perp_quarterly_spread(
         i[t.CORE_BASIS_DAILY], i[t.CORE_FUNDING_DAILY], min_dte=s.anomaly.divergence_min_dte,
-        window=s.anomaly.gap_window, min_fraction=s.correlation.min_fraction))
+        window=s.anomaly.gap_window, min_fraction=s.correlation.min_fraction, gap_std_floor=s.anomaly.gap_std_floor))
     i = read("core/returns_daily")
     gap = lookbacks["core/returns_daily"][t.RAW_CRYPTO_OHLCV.qualified]
     write(t.CORE_RETURNS_DAILY, returns_daily(

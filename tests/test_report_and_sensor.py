@@ -19,6 +19,11 @@ CHARTED = {"core/basis_daily", "core/funding_daily", "core/perp_quarterly_spread
            "marts/anomaly_episodes", "marts/basis_trades"}
 
 
+def svg_size(text: str) -> tuple[float, float]:
+    root = re.search(r"<svg[^>]*>", text).group(0)
+    return tuple(float(re.search(rf'\b{side}="([\d.]+)"', root).group(1)) for side in ("width", "height"))
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     return struct.unpack(">II", data[16:24])
@@ -49,8 +54,8 @@ def test_the_core_and_mart_materialisations_carry_their_chart(materialised):
     assert len(events) == len(CHARTED)
     assert all(m.partition in (None, "2025-04-30") for m in events)
     for key, markdown in charted.items():
-        encoded = re.fullmatch(r"!\[[^\]]+\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown).group(1)
-        width, height = png_size(base64.b64decode(encoded))
+        encoded = re.fullmatch(r"!\[[^\]]+\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", markdown).group(1)
+        width, height = svg_size(base64.b64decode(encoded).decode())
         assert width >= 600 and height >= 300, key
 
 

@@ -17,6 +17,25 @@ import polars as pl
 from .schemas import TableSpec, ident
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction on `con`, with `frames` registered under their names for its statements: committed when the
+    block ends, rolled back (and the error raised) when it raises, so a window is written whole or not at all; the
+    frames are unregistered either way."""
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 class WarehouseError(RuntimeError):
     """Rows that cannot be stored; the message names the table, the instrument and the date."""
 
@@ -147,17 +166,9 @@ class Warehouse:
         columns = ", ".join(ident(c) for c in spec.column_names)
         with self.session(), self.connect() as con:
             self.ensure([spec])
-            con.register("incoming", rows.to_arrow())
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con, incoming=rows):
                 con.execute(f"DELETE FROM {spec.qualified} WHERE {where}", params)
                 con.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} FROM incoming")
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-            finally:
-                con.unregister("incoming")
         return rows.height
 
     def read_window(

@@ -24,7 +24,7 @@ import datetime as dt
 
 import polars as pl
 
-from .db import Warehouse, conform, describe_row
+from .db import Warehouse, conform, describe_row, transaction
 from .schemas import LEDGER_OPEN_STATUSES, RAW_COVERAGE_LEDGER, TableSpec, ident
 
 # What the raw layer reports for a window: one row per hole seen in this run.
@@ -91,11 +91,7 @@ def replace_window_with_ledger(warehouse: Warehouse, spec: TableSpec, frame: pl.
     decided_days = sorted(set(days) | set(decided["date"].to_list()))
     removed = removed.select(day=pl.col(column), subject="subject")
     with warehouse.connect() as con:
-        con.register("incoming", rows.to_arrow())
-        con.register("decided", decided.to_arrow())
-        con.register("removed", removed.to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con, incoming=rows, decided=decided, removed=removed):
             con.execute(f"DELETE FROM {spec.qualified} WHERE {ident(column)} >= ? AND {ident(column)} < ?", [start, end])
             con.execute(f"INSERT INTO {spec.qualified} ({columns}) SELECT {columns} FROM incoming")
             con.execute(f"DELETE FROM {spec.qualified} t USING removed r "
@@ -104,13 +100,6 @@ def replace_window_with_ledger(warehouse: Warehouse, spec: TableSpec, frame: pl.
                         f"AND {ident('date')} IN (SELECT unnest(?::DATE[]))", [spec.qualified, decided_days])
             con.execute(f"INSERT INTO {RAW_COVERAGE_LEDGER.qualified} ({ledger_columns}) "
                         f"SELECT {ledger_columns} FROM decided")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            for name in ("incoming", "decided", "removed"):
-                con.unregister(name)
     return rows.height, decided
 
 
@@ -155,20 +144,12 @@ def _write_step_entries(warehouse: Warehouse, table: str, subject: str, seen: pl
     warehouse.ensure([RAW_COVERAGE_LEDGER])
     ledger_columns = ", ".join(ident(c) for c in RAW_COVERAGE_LEDGER.column_names)
     with warehouse.connect() as con:
-        con.register("decided", decided.to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con, decided=decided):
             con.execute(f"DELETE FROM {RAW_COVERAGE_LEDGER.qualified} WHERE {ident('table')} = ? AND subject = ? "
                         f"AND {ident('date')} IN (SELECT unnest(?::DATE[]))",
                         [table, subject, decided["date"].to_list()])
             con.execute(f"INSERT INTO {RAW_COVERAGE_LEDGER.qualified} ({ledger_columns}) "
                         f"SELECT {ledger_columns} FROM decided")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.unregister("decided")
     return decided
 
 
