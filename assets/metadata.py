@@ -117,12 +117,12 @@ def chart_metadata(context, build, frame: pl.DataFrame, *args, title: str) -> di
     if frame.height == 0:
         return {}
     try:
-        chart = build(frame, *args)
-        image = charts.svg(chart)
+        chart_spec = charts.spec(build(frame, *args))
+        image = charts.svg(chart_spec)
     except Exception as exc:  # noqa: BLE001 - a presentation failure must not fail the table
         context.log.warning(f"chart '{title}' could not be drawn: {type(exc).__name__}: {exc}")
         return {"chart": f"could not be drawn: {type(exc).__name__}"}
-    return {"chart": dg.MetadataValue.md(_chart_markdown(context, image, chart.to_json(indent=None), title))}
+    return {"chart": dg.MetadataValue.md(_chart_markdown(context, image, chart_spec, title))}
 
 
 def _chart_markdown(context, image: str, spec_json: str, title: str) -> str:
