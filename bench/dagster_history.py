@@ -8,7 +8,7 @@ recent (its complete log is kept `run_history.keep_step_events_days`) and once i
 growth.
 
     .venv/bin/python bench/dagster_history.py
-    .venv/bin/python bench/dagster_history.py --tiny   # 20 days, then 2 daily runs: a smoke test
+    .venv/bin/python bench/dagster_history.py --tiny   # 10 days, then 1 + 1 daily runs: a smoke test
 """
 
 import argparse
@@ -45,7 +45,7 @@ def folder_size(path: Path, charts: bool = True) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--daily-runs", type=int, default=None, help="daily runs after the demo (growth is per run)")
-    parser.add_argument("--tiny", action="store_true", help="a 20-day range and 2 daily runs")
+    parser.add_argument("--tiny", action="store_true", help="a 10-day range and 1 + 1 daily runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "dagster_home"
@@ -54,7 +54,7 @@ def main() -> None:
         from pipelines.home import prepare_dagster_home
 
         prepare_dagster_home(home)
-        measure(home, args.tiny, args.daily_runs or (2 if args.tiny else 10))
+        measure(home, args.tiny, args.daily_runs or (1 if args.tiny else 10))
 
 
 def measure(home: Path, tiny: bool, daily_runs: int) -> None:
@@ -69,7 +69,7 @@ def measure(home: Path, tiny: bool, daily_runs: int) -> None:
     # The demo ends 2 x `daily_runs` days early, so that the daily runs that follow are real, complete days.
     demo_end = yesterday - dt.timedelta(days=2 * daily_runs)
     settings = load_settings()
-    start, _, end = demo_range(demo_end, 0 if tiny else warm_up_days(settings), displayed_days=20 if tiny else 365)
+    start, _, end = demo_range(demo_end, 0 if tiny else warm_up_days(settings), displayed_days=10 if tiny else 365)
     instance = dg.DagsterInstance.get()
     began = time.perf_counter()
     assert materialize_range(start, end, settings, instance=instance).success
