@@ -230,6 +230,10 @@ class QualitySettings(_Section):
         "reference.")
     funding_history_min_settlements: int = Field(
         9, ge=1, description="Fewest settlements in that window for a reference; with fewer, the ceiling alone judges.")
+    screen: bool = Field(
+        True, description="Prove in polars first that a frame passes each of its expectations (quality/screen.py) and "
+        "run great-expectations only on a frame where that fails: the same verdicts, a fraction of the time. false "
+        "runs great-expectations on every frame.")
 
 
 class SampleSettings(_Section):

@@ -64,7 +64,8 @@ class AnalyticsSettings(Protocol):
     """What the suites read from the settings. `pipelines.settings.Settings` satisfies it; it arrives as an
     argument so that quality never imports pipelines."""
 
-    quality: Any  # .max_abs_funding_rate, .unit_error_move, .funding_history_* (see funding_history_rule)
+    quality: Any  # .max_abs_funding_rate, .unit_error_move, .funding_history_* (see funding_history_rule), .screen
+    # (optional: the polars first pass of quality/gate.py, on unless False)
     anomaly: Any  # .divergence_min_dte
     correlation: Any  # .short_window
     universe: Any  # .underlyings
