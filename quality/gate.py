@@ -61,7 +61,8 @@ class QualityReport:
     failures: list[FailedExpectation] = field(default_factory=list)
     evaluated: dict[Tier, int] = field(default_factory=lambda: {"error": 0, "warn": 0})
     seconds: float = 0.0
-    screened: int = 0  # expectations proven to pass in polars, without a great-expectations run
+    # Of those evaluated, the ones proven to pass in polars (quality/screen.py), without a great-expectations run.
+    screened: dict[Tier, int] = field(default_factory=lambda: {"error": 0, "warn": 0})
 
     def passed(self, tier: Tier) -> bool:
         return not any(f.tier == tier for f in self.failures)
@@ -107,7 +108,7 @@ def _validate(suite: Suite, frames: Frames, settings: AnalyticsSettings) -> Qual
         if getattr(settings.quality, "screen", True) and all(proven_to_pass(e, frame) for e in selected):
             for expectation in selected:
                 report.evaluated[tier_of(expectation.severity)] += 1
-            report.screened += len(selected)
+                report.screened[tier_of(expectation.severity)] += 1
             continue
         gx_suite = gx.ExpectationSuite(name=f"{suite.spec.qualified}:{frame_name}", expectations=selected)
         batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
