@@ -218,7 +218,8 @@ def top_places(profile: cProfile.Profile, count: int = 10) -> list[tuple[str, fl
         library = (file == "~" and any(n in name for n in ("vegalite_to_png", "duckdb.connect", "execute"))) or (
             "great_expectations" in file and name == "validate" and "interfaces" in file) or (
             "event_log" in file and name == "store_event" and "sql_event_log" in file)
-        project = any(p in file for p in PROJECT_PACKAGES) and "bench/" not in file
+        inside = file[len(str(ROOT)):] if file.startswith(str(ROOT)) else ""  # the path within this project
+        project = any(inside.startswith(p) for p in PROJECT_PACKAGES)
         if (library or project) and name not in {"<module>", "materialize_range", "<genexpr>"}:
             where = f"{Path(file).parent.name}/{Path(file).name}:{name}" if file != "~" else name.strip("<>")
             rows.append((where, cumulative, own))
