@@ -34,10 +34,15 @@ class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file the pipeline writes (settings `warehouse_path`, or $WAREHOUSE_DB)."""
 
     path: str
+    _warehouse: Warehouse | None = PrivateAttr(default=None)
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.path)
+        """One Warehouse per resource, so that a step's session (assets.store.one_connection) serves every read and
+        write of the step."""
+        if self._warehouse is None or str(self._warehouse.path) != self.path:
+            self._warehouse = Warehouse(self.path)
+        return self._warehouse
 
 
 class AnalyticsResource(dg.ConfigurableResource):

@@ -45,9 +45,10 @@ PROJECT_PACKAGES = ("/assets/", "/quality/", "/warehouse/", "/pipelines/")
 
 
 def settings_for(db: str):
+    """The product's defaults on the sample market: the daily partitions start where the stored history starts."""
     from pipelines.settings import load_settings
 
-    return load_settings(warehouse_path=db, history_start=HISTORY_START, source="sample")
+    return load_settings(warehouse_path=db, history_start=None, source="sample")
 
 
 # ---------------------------------------------------------------------------------------------------- bare script
@@ -85,69 +86,71 @@ def bare_run(db: str, start: dt.date, end: dt.date, lookbacks: dict[str, dict[st
         column = pl.col(spec.partition_column)
         wh.replace_window(spec, frame.filter((column >= start) & (column < end)), start, end, source="bare")
 
-    market = SampleMarket(seed=s.sample.seed, venues=tuple(s.venues), underlyings=tuple(s.universe.underlyings),
-                          traditional=s.traditional_series(), calendars=s.traditional_calendars())
-    write(t.RAW_INSTRUMENTS, market.instruments(start, end))
-    write(t.RAW_CRYPTO_OHLCV, market.crypto_bars(start, end))
-    write(t.RAW_FUNDING, market.funding(start, end))
-    write(t.RAW_TRADITIONAL_OHLCV, market.traditional_bars(start, end))
+    # One connection for every read and write, as a script would open the file once.
+    with wh.session():
+        market = SampleMarket(seed=s.sample.seed, venues=tuple(s.venues), underlyings=tuple(s.universe.underlyings),
+                              traditional=s.traditional_series(), calendars=s.traditional_calendars())
+        write(t.RAW_INSTRUMENTS, market.instruments(start, end))
+        write(t.RAW_CRYPTO_OHLCV, market.crypto_bars(start, end))
+        write(t.RAW_FUNDING, market.funding(start, end))
+        write(t.RAW_TRADITIONAL_OHLCV, market.traditional_bars(start, end))
 
-    i = read("core/basis_daily")
-    write(t.CORE_BASIS_DAILY, basis_daily(i[t.RAW_CRYPTO_OHLCV], i[t.RAW_INSTRUMENTS],
-                                          min_dte=s.basis.min_dte_for_annualised,
-                                          tenor_days=s.basis.constant_maturity_days))
-    f = s.funding
-    i = read("core/funding_daily")
-    write(t.CORE_FUNDING_DAILY, funding_daily(i[t.RAW_FUNDING], f.rolling_short_days, f.rolling_long_days,
-                                              f.zscore_days, s.correlation.min_fraction))
-    i = read("core/perp_quarterly_spread")
-    write(t.CORE_PERP_QUARTERLY_SPREAD, perp_quarterly_spread(
-        i[t.CORE_BASIS_DAILY], i[t.CORE_FUNDING_DAILY], min_dte=s.anomaly.divergence_min_dte,
-        window=s.anomaly.gap_window, min_fraction=s.correlation.min_fraction, gap_std_floor=s.anomaly.gap_std_floor))
-    i = read("core/returns_daily")
-    gap = lookbacks["core/returns_daily"][t.RAW_CRYPTO_OHLCV.qualified]
-    write(t.CORE_RETURNS_DAILY, returns_daily(
-        i[t.RAW_CRYPTO_OHLCV], i[t.CORE_BASIS_DAILY], i[t.RAW_TRADITIONAL_OHLCV],
-        reference_venue=s.reference_venue, underlyings=s.universe.underlyings, nasdaq_series=s.nasdaq_series,
-        calendars=s.traditional_calendars(), min_dte=s.anomaly.divergence_min_dte, first=start - dt.timedelta(days=gap), end=end))
-    c = s.correlation
-    i = read("core/correlation_daily")
-    write(t.CORE_CORRELATION_DAILY, pair_correlations(i[t.CORE_RETURNS_DAILY], [Pair(*p) for p in s.pairs()],
-                                                      c.short_window, c.baseline_window, c.min_fraction, c.high,
-                                                      c.moderate))
+        i = read("core/basis_daily")
+        write(t.CORE_BASIS_DAILY, basis_daily(i[t.RAW_CRYPTO_OHLCV], i[t.RAW_INSTRUMENTS],
+                                              min_dte=s.basis.min_dte_for_annualised,
+                                              tenor_days=s.basis.constant_maturity_days))
+        f = s.funding
+        i = read("core/funding_daily")
+        write(t.CORE_FUNDING_DAILY, funding_daily(i[t.RAW_FUNDING], f.rolling_short_days, f.rolling_long_days,
+                                                  f.zscore_days, s.correlation.min_fraction))
+        i = read("core/perp_quarterly_spread")
+        write(t.CORE_PERP_QUARTERLY_SPREAD, perp_quarterly_spread(
+            i[t.CORE_BASIS_DAILY], i[t.CORE_FUNDING_DAILY], min_dte=s.anomaly.divergence_min_dte,
+            window=s.anomaly.gap_window, min_fraction=s.correlation.min_fraction, gap_std_floor=s.anomaly.gap_std_floor))
+        i = read("core/returns_daily")
+        gap = lookbacks["core/returns_daily"][t.RAW_CRYPTO_OHLCV.qualified]
+        write(t.CORE_RETURNS_DAILY, returns_daily(
+            i[t.RAW_CRYPTO_OHLCV], i[t.CORE_BASIS_DAILY], i[t.RAW_TRADITIONAL_OHLCV],
+            reference_venue=s.reference_venue, underlyings=s.universe.underlyings, nasdaq_series=s.nasdaq_series,
+            calendars=s.traditional_calendars(), min_dte=s.anomaly.divergence_min_dte, first=start - dt.timedelta(days=gap), end=end))
+        c = s.correlation
+        i = read("core/correlation_daily")
+        write(t.CORE_CORRELATION_DAILY, pair_correlations(i[t.CORE_RETURNS_DAILY], [Pair(*p) for p in s.pairs()],
+                                                          c.short_window, c.baseline_window, c.min_fraction, c.high,
+                                                          c.moderate))
 
-    i = read("marts/anomaly_daily")
-    write(t.MARTS_ANOMALY_DAILY, rules.anomaly_daily(
-        returns=i[t.CORE_RETURNS_DAILY], spread=i[t.CORE_PERP_QUARTERLY_SPREAD], funding=i[t.CORE_FUNDING_DAILY],
-        correlations=i[t.CORE_CORRELATION_DAILY], basis=i[t.CORE_BASIS_DAILY], a=s.anomaly, nasdaq=s.nasdaq_series,
-    ).with_columns(quality_status=pl.lit("passed")))
-    i = read("marts/anomaly_episodes")
-    returns = i[t.CORE_RETURNS_DAILY]
-    calendars = {k: returns.filter(pl.col("calendar") == k)["date"].unique().sort() for k in ("crypto", "traditional")}
-    episodes = rules.episodes(i[t.MARTS_ANOMALY_DAILY], calendars,
-                              {k: (d.max() if d.len() else None) for k, d in calendars.items()})
-    wh.replace_all(t.MARTS_ANOMALY_EPISODES, episodes if episodes.height else
-                   pl.DataFrame(schema=t.MARTS_ANOMALY_EPISODES.polars_schema), source="bare")
-    i = read("marts/anomaly_status")
-    correlations = i[t.CORE_CORRELATION_DAILY]
-    latest = correlations["date"].max()
-    anomalies = i[t.MARTS_ANOMALY_DAILY].filter(pl.col("date") == latest)
-    status = rules.status(correlations.filter(pl.col("date") >= latest - dt.timedelta(days=11)), anomalies,
-                          i[t.MARTS_ANOMALY_EPISODES], latest, c.high, c.moderate)
-    wh.replace_all(t.MARTS_ANOMALY_STATUS, status.with_columns(
-        quality_status=pl.lit(anomalies["quality_status"].max() if anomalies.height else "passed")), source="bare")
-    i = read("marts/basis_trades")
-    trades = backtest.basis_trades(i[t.CORE_PERP_QUARTERLY_SPREAD], i[t.CORE_BASIS_DAILY], i[t.RAW_FUNDING],
-                                   i[t.MARTS_ANOMALY_EPISODES], s.backtest,
-                                   deliveries=backtest.delivery_prices(i[t.RAW_CRYPTO_OHLCV], i[t.CORE_BASIS_DAILY]))
-    wh.replace_all(t.MARTS_BASIS_TRADES, trades, source="bare")
-    wh.replace_all(t.MARTS_BASIS_TRADE_SUMMARY, backtest.trade_summary(trades), source="bare")
-    i = read("marts/alert_log")
-    log = wh.read_window(t.MARTS_ALERT_LOG)
-    due = alerts.pending_alerts(i[t.MARTS_ANOMALY_EPISODES], i[t.MARTS_ANOMALY_STATUS], log,
-                                dt.datetime.now(dt.timezone.utc).date(), s)
-    wh.replace_all(t.MARTS_ALERT_LOG, pl.concat([log, notify.send(due, s, os.environ)], how="vertical_relaxed"),
-                   source="bare")
+        i = read("marts/anomaly_daily")
+        write(t.MARTS_ANOMALY_DAILY, rules.anomaly_daily(
+            returns=i[t.CORE_RETURNS_DAILY], spread=i[t.CORE_PERP_QUARTERLY_SPREAD], funding=i[t.CORE_FUNDING_DAILY],
+            correlations=i[t.CORE_CORRELATION_DAILY], basis=i[t.CORE_BASIS_DAILY], a=s.anomaly, nasdaq=s.nasdaq_series,
+        ).with_columns(quality_status=pl.lit("passed")))
+        i = read("marts/anomaly_episodes")
+        returns = i[t.CORE_RETURNS_DAILY]
+        calendars = {k: returns.filter(pl.col("calendar") == k)["date"].unique().sort() for k in ("crypto", "traditional")}
+        episodes = rules.episodes(i[t.MARTS_ANOMALY_DAILY], calendars,
+                                  {k: (d.max() if d.len() else None) for k, d in calendars.items()})
+        wh.replace_all(t.MARTS_ANOMALY_EPISODES, episodes if episodes.height else
+                       pl.DataFrame(schema=t.MARTS_ANOMALY_EPISODES.polars_schema), source="bare")
+        i = read("marts/anomaly_status")
+        correlations = i[t.CORE_CORRELATION_DAILY]
+        latest = correlations["date"].max()
+        anomalies = i[t.MARTS_ANOMALY_DAILY].filter(pl.col("date") == latest)
+        status = rules.status(correlations.filter(pl.col("date") >= latest - dt.timedelta(days=11)), anomalies,
+                              i[t.MARTS_ANOMALY_EPISODES], latest, c.high, c.moderate)
+        wh.replace_all(t.MARTS_ANOMALY_STATUS, status.with_columns(
+            quality_status=pl.lit(anomalies["quality_status"].max() if anomalies.height else "passed")), source="bare")
+        i = read("marts/basis_trades")
+        trades = backtest.basis_trades(i[t.CORE_PERP_QUARTERLY_SPREAD], i[t.CORE_BASIS_DAILY], i[t.RAW_FUNDING],
+                                       i[t.MARTS_ANOMALY_EPISODES], s.backtest,
+                                       deliveries=backtest.delivery_prices(i[t.RAW_CRYPTO_OHLCV], i[t.CORE_BASIS_DAILY]))
+        wh.replace_all(t.MARTS_BASIS_TRADES, trades, source="bare")
+        wh.replace_all(t.MARTS_BASIS_TRADE_SUMMARY, backtest.trade_summary(trades), source="bare")
+        i = read("marts/alert_log")
+        log = wh.read_window(t.MARTS_ALERT_LOG)
+        due = alerts.pending_alerts(i[t.MARTS_ANOMALY_EPISODES], i[t.MARTS_ANOMALY_STATUS], log,
+                                    dt.datetime.now(dt.timezone.utc).date(), s)
+        wh.replace_all(t.MARTS_ALERT_LOG, pl.concat([log, notify.send(due, s, os.environ)], how="vertical_relaxed"),
+                       source="bare")
     publish(db)
 
 

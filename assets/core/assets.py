@@ -12,7 +12,7 @@ from assets import charts
 from assets.metadata import chart_metadata, table_asset, window
 from assets.reads import Read, Reads, history_days
 from assets.resources import AnalyticsResource, WarehouseResource
-from assets.store import store
+from assets.store import one_connection, store
 from warehouse.schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -39,7 +39,8 @@ def build_core_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
     s = settings
 
     def core_asset(spec, description, reads):
-        return dg.asset(**table_asset("core", spec, description, settings, partitions_def, reads=reads))
+        asset = dg.asset(**table_asset("core", spec, description, settings, partitions_def, reads=reads))
+        return lambda compute: asset(one_connection(compute))
 
     basis_reads = Reads(Read(RAW_CRYPTO_OHLCV), Read(RAW_INSTRUMENTS))
 

@@ -10,7 +10,7 @@ from assets import charts
 from assets.metadata import chart_metadata, table_asset, table_definition_metadata, window
 from assets.reads import Read, Reads, history_days
 from assets.resources import AnalyticsResource, WarehouseResource
-from assets.store import store, store_all
+from assets.store import one_connection, store, store_all
 from warehouse.schemas import (
     CORE_BASIS_DAILY,
     CORE_CORRELATION_DAILY,
@@ -43,7 +43,8 @@ def build_mart_assets(settings, partitions_def: dg.PartitionsDefinition) -> list
     a = settings.anomaly
 
     def mart_asset(spec, description, reads):
-        return dg.asset(**table_asset("marts", spec, description, settings, partitions_def, reads=reads))
+        asset = dg.asset(**table_asset("marts", spec, description, settings, partitions_def, reads=reads))
+        return lambda compute: asset(one_connection(compute))
 
     daily_reads = Reads(
         Read(CORE_RETURNS_DAILY, history_days(a.sigma_window + a.return_horizon, "traditional")),

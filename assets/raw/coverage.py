@@ -56,6 +56,12 @@ def store_raw(context: dg.AssetExecutionContext, warehouse, settings, spec: Tabl
               source: str, history_days: int = CONTEXT_DAYS, unit_error_by: list[str] | None = None):
     """Validate, quarantine and write the run's window of raw `spec` with its ledger entries (yield from it).
     `unit_error_by`: the columns of one price series, for tables whose closes are checked for unit errors."""
+    with warehouse.warehouse.session():  # one connection for the step's reads and its write (see one_connection)
+        yield from _store_raw(context, warehouse, settings, spec, fetched, source, history_days, unit_error_by)
+
+
+def _store_raw(context, warehouse, settings, spec: TableSpec, fetched: Fetched, source: str, history_days: int,
+               unit_error_by: list[str] | None):
     start, end = window(context)
     wh = warehouse.warehouse
     frame = fetched.frame
