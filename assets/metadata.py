@@ -117,20 +117,19 @@ def chart_metadata(context, build, frame: pl.DataFrame, *args, title: str) -> di
     if frame.height == 0:
         return {}
     try:
-        chart_spec = charts.spec(build(frame, *args))
-        image = charts.svg(chart_spec)
+        figure = build(frame, *args)
+        image, chart_data = charts.svg(figure), charts.data_json(figure)
     except Exception as exc:  # noqa: BLE001 - a presentation failure must not fail the table
         context.log.warning(f"chart '{title}' could not be drawn: {type(exc).__name__}: {exc}")
         return {"chart": f"could not be drawn: {type(exc).__name__}"}
-    return {"chart": dg.MetadataValue.md(_chart_markdown(context, image, chart_spec, title))}
+    return {"chart": dg.MetadataValue.md(_chart_markdown(context, image, chart_data, title))}
 
 
-def _chart_markdown(context, image: str, spec_json: str, title: str) -> str:
+def _chart_markdown(context, image: str, data_json: str, title: str) -> str:
     """A short Markdown image that the asset page shows inline. Dagster's UI expands a Markdown value in place
     only below 1,000 characters (a larger one hides behind [Show Markdown]), and an inline image would be copied
     into the run history: the image is written once per run beside the instance's captured logs instead, which
-    the webserver serves under /logs/<namespace>/<name>/<extension>, with its Vega-Lite spec (the chart's data)
-    as .json. An instance without local captured logs (an ephemeral one, in tests) gets the inline image."""
+    the webserver serves under /logs/<namespace>/<name>/<extension>, with the chart's data as .json. An instance without local captured logs (an ephemeral one, in tests) gets the inline image."""
     manager = context.instance.compute_log_manager
     if not isinstance(manager, LocalComputeLogManager):
         return charts.markdown_svg(image, title)
@@ -138,7 +137,7 @@ def _chart_markdown(context, image: str, spec_json: str, title: str) -> str:
     path = Path(manager.get_captured_local_path(log_key, "svg"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(image)
-    path.with_suffix(".json").write_text(spec_json)
+    path.with_suffix(".json").write_text(data_json)
     kept = sorted(path.parent.glob("*.svg"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in kept[CHART_RUNS_KEPT:]:
         old.unlink(missing_ok=True)

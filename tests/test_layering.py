@@ -18,7 +18,7 @@ PURE = [
     "assets.raw.sources.exchanges", "assets.raw.sources.yahoo", "assets.raw.sources.venues",
     "assets.core.basis", "assets.core.funding", "assets.core.returns", "assets.core.spread",
     "assets.core.correlation", "assets.core.stats", "assets.marts.rules", "assets.marts.evaluation",
-    "assets.marts.backtest", "assets.marts.alerts", "assets.guard",
+    "assets.marts.backtest", "assets.marts.alerts", "assets.guard", "assets.svg",
 ]
 # The Dagster asset layer: what quality and warehouse must never import.
 ASSET_LAYER = ("assets.resources", "assets.store", "assets.metadata", "assets.reads", "assets.charts",

@@ -21,7 +21,7 @@ CHARTED = {"core/basis_daily", "core/funding_daily", "core/perp_quarterly_spread
 
 def svg_size(text: str) -> tuple[float, float]:
     root = re.search(r"<svg[^>]*>", text).group(0)
-    return tuple(float(re.search(rf'\b{side}="([\d.]+)"', root).group(1)) for side in ("width", "height"))
+    return tuple(float(re.search(rf"\b{side}=[\"']([\d.]+)[\"']", root).group(1)) for side in ("width", "height"))
 
 
 def png_size(data: bytes) -> tuple[int, int]:
