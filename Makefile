@@ -25,9 +25,11 @@ $(DAGSTER_HOME)/dagster.yaml: pipelines/home.py | install
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pipelines.cli demo
 
-## Run the tests (the UI test drives Debian's chromium; installed here when missing and run as root).
+## Run the tests (the UI test drives Debian's chromium; installed here when missing and run as root), one file per
+## worker on TEST_WORKERS processes: most long tests wait on a subprocess, so two share two cores well.
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \

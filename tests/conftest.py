@@ -1,10 +1,15 @@
 import datetime as dt
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# Each test process (one per worker under `make test`) records its runs in its own Dagster home, never in the
+# project's .dagster/ and never in another worker's: two processes writing one SQLite event log would wait on each
+# other. Tests that need a particular home set their own.
+os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="tests-dagster-home-")
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
