@@ -45,3 +45,13 @@ def print_figures(request, line: str) -> None:
         with capture.global_and_fixture_disabled():
             reporter.write_line("")
             reporter.write_line(line)
+
+
+# The files that take longest (the browser and the bench scripts: several minutes each), run first: under
+# `make test`'s two workers they then overlap with the rest instead of running alone at the end.
+LONGEST_FIRST = ("test_ui_browser.py", "test_bench.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
+               else len(LONGEST_FIRST))
