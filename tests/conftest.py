@@ -37,14 +37,32 @@ def days(start: str, count: int) -> tuple[dt.date, dt.date]:
     return first, first + dt.timedelta(days=count)
 
 
+FIGURES_DIR = "TESTS_FIGURES_DIR"
+
+
 def print_figures(request, line: str) -> None:
-    """Write a suite's figures (for the README) into pytest's terminal output, outside the captured output."""
+    """Write a suite's figures (for the README) into pytest's terminal output, outside the captured output; from a
+    worker of `make test`, which has no terminal, in the summary the main process prints at the end."""
+    if hasattr(request.config, "workerinput") and os.environ.get(FIGURES_DIR):
+        Path(os.environ[FIGURES_DIR], f"{request.node.name}.txt").write_text(line)
+        return
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None and capture is not None:
         with capture.global_and_fixture_disabled():
             reporter.write_line("")
             reporter.write_line(line)
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the main process: workers started after this inherit the folder
+        os.environ[FIGURES_DIR] = tempfile.mkdtemp(prefix="tests-figures-")
+
+
+def pytest_terminal_summary(terminalreporter):
+    folder = os.environ.get(FIGURES_DIR)
+    for file in sorted(Path(folder).glob("*.txt")) if folder else []:
+        terminalreporter.write_line(file.read_text())
 
 
 # The files that take longest (the browser and the bench scripts: several minutes each), run first: under
